@@ -1,0 +1,5 @@
+"""The `promptlab` command line."""
+
+from promptlab.cli._main import cli, main
+
+__all__ = ["cli", "main"]

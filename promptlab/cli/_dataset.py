@@ -1,0 +1,66 @@
+"""`promptlab dataset validate|hash|stats`."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from promptlab.cli._common import echo_json, json_option
+from promptlab.datasets import HARD_NEGATIVE_TAGS, Dataset, load_dataset, load_suite
+
+
+def _load(path: str, suite: bool) -> Dataset:
+    return load_suite(path).dataset if suite else load_dataset(path)
+
+
+suite_option = click.option("--suite", is_flag=True, help="PATH is a suite file: load all its datasets.")
+
+
+@click.group()
+def dataset() -> None:
+    """Validate and describe test sets (a file, a directory, or a suite file)."""
+
+
+@dataset.command()
+@click.argument("path", type=click.Path())
+@suite_option
+def validate(path: str, suite: bool) -> None:
+    """Validate every case; duplicate ids and empty sets are errors."""
+    ds = _load(path, suite)
+    click.echo(f"{path}: ok ({len(ds)} cases, {ds.content_hash[:19]})")
+
+
+@dataset.command("hash")
+@click.argument("path", type=click.Path())
+@suite_option
+def hash_(path: str, suite: bool) -> None:
+    """Print the dataset's content hash."""
+    click.echo(_load(path, suite).content_hash)
+
+
+@dataset.command()
+@click.argument("path", type=click.Path())
+@suite_option
+@json_option
+def stats(path: str, suite: bool, as_json: bool) -> None:
+    """Count cases per segment value and per hard-negative category."""
+    ds = _load(path, suite)
+    segments: dict[str, Counter[str]] = {}
+    for case in ds:
+        for dim, value in case.segment.items():
+            segments.setdefault(dim, Counter())[value] += 1
+    hard = Counter(t for c in ds for t in c.hard_negatives)
+    data = {
+        "cases": len(ds),
+        "hash": ds.content_hash,
+        "segments": {d: dict(sorted(c.items())) for d, c in sorted(segments.items())},
+        "hard_negatives": {t: hard.get(t, 0) for t in HARD_NEGATIVE_TAGS},
+    }
+    if as_json:
+        echo_json(data)
+        return
+    click.echo(f"{data['cases']} cases  {ds.content_hash}")
+    for dim, counts in data["segments"].items():
+        click.echo(f"  {dim}: " + ", ".join(f"{v}={n}" for v, n in counts.items()))
+    click.echo("  hard negatives: " + ", ".join(f"{t.split(':')[1]}={n}" for t, n in data["hard_negatives"].items()))

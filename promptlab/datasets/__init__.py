@@ -1,0 +1,17 @@
+"""Test sets: cases, datasets (files or directories) and suites."""
+
+from promptlab.datasets._load import Dataset, load_dataset
+from promptlab.datasets._model import HARD_NEGATIVE_TAGS, Case, Expected, ToolResult
+from promptlab.datasets._suite import REGRESSION_TAG, Suite, load_suite
+
+__all__ = [
+    "HARD_NEGATIVE_TAGS",
+    "REGRESSION_TAG",
+    "Case",
+    "Dataset",
+    "Expected",
+    "Suite",
+    "ToolResult",
+    "load_dataset",
+    "load_suite",
+]

@@ -1,0 +1,107 @@
+"""The promptlab exception tree.
+
+Every error a user can fix is a `PromptlabError`; the CLI prints it as one line and exits 2
+(or the code the subclass declares), never with a traceback.
+
+    PromptlabError
+    ├── InputError                 bad input a user can fix (files, flags, options)
+    │   ├── FileFormatError        a file failed to parse or validate (names file and field)
+    │   ├── TemplateError          a prompt template failed to render (missing variable ...)
+    │   ├── SpecError              unknown or badly configured evaluator/provider/rule/detector
+    │   └── ComparabilityError     two runs cannot be compared as asked
+    ├── ProviderError              a model provider failed (recorded per case, not raised by runs)
+    │   └── CacheMissError         read-only response cache has no entry for a request
+    ├── VerificationError          a signed bundle failed verification
+    ├── RegistryError              the runtime registry refused an operation
+    │   └── RegistryUnavailableError  the registry store cannot be reached
+    └── NotebookError              a notebook run failed or got bad parameters
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheMissError",
+    "ComparabilityError",
+    "FileFormatError",
+    "InputError",
+    "NotebookError",
+    "PromptlabError",
+    "ProviderError",
+    "RegistryError",
+    "RegistryUnavailableError",
+    "SpecError",
+    "TemplateError",
+    "VerificationError",
+]
+
+
+class PromptlabError(Exception):
+    """Base class of every error promptlab raises on purpose."""
+
+    exit_code: int = 2
+
+
+class InputError(PromptlabError):
+    """Input a user can fix: a file, a flag or an option is wrong."""
+
+
+class FileFormatError(InputError):
+    """A file failed to parse or validate; the message names the file and the field."""
+
+    def __init__(self, path: object, message: str, *, field: str | None = None) -> None:
+        self.path = str(path)
+        self.field = field
+        self.detail = message
+        where = f"{self.path}: {field}: " if field else f"{self.path}: "
+        super().__init__(where + message)
+
+
+class TemplateError(InputError):
+    """A prompt template could not be rendered, e.g. a variable is missing."""
+
+
+class SpecError(InputError):
+    """A pluggable part (evaluator, provider, gate rule, detector) is unknown or misconfigured."""
+
+
+class ComparabilityError(InputError):
+    """Two runs differ in a way that makes comparing them misleading."""
+
+
+class ProviderError(PromptlabError):
+    """A model provider call failed."""
+
+    def __init__(self, message: str, *, kind: str = "provider_error", retryable: bool = False,
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+class CacheMissError(ProviderError):
+    """The response cache is read-only and holds no answer for this request."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="cache_miss", retryable=False)
+
+
+class VerificationError(PromptlabError):
+    """A signed evaluation bundle failed verification."""
+
+    exit_code = 1
+
+
+class RegistryError(PromptlabError):
+    """The runtime registry refused an operation (immutability, missing evidence ...)."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry's store cannot be reached."""
+
+    exit_code = 1
+
+
+class NotebookError(PromptlabError):
+    """A notebook run failed or was given bad parameters."""
