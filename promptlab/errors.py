@@ -71,8 +71,15 @@ class ComparabilityError(InputError):
 class ProviderError(PromptlabError):
     """A model provider call failed."""
 
-    def __init__(self, message: str, *, kind: str = "provider_error", retryable: bool = False,
-                 retry_after: float | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "provider_error",
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable

@@ -71,8 +71,10 @@ class Pluggable:
             if not f.init or f.name.startswith("_"):
                 continue
             value = getattr(self, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING
+            default = (
+                f.default
+                if f.default is not dataclasses.MISSING
+                else (f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)
             )
             if default is dataclasses.MISSING or value != default:
                 args[f.name] = _plain(value)
@@ -132,7 +134,7 @@ class Registry(Generic[P]):
             except ValidationError as exc:
                 raise SpecError(f"bad {self.kind} spec {spec!r}: {exc.errors()[0]['msg']}") from None
         cls = self.get(spec.name)
-        fields = [f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]
+        fields = [f for f in dataclasses.fields(cls) if f.init and not f.name.startswith("_")]  # type: ignore[arg-type]
         names = [f.name for f in fields]
         args = dict(spec.args)
         if "_" in args:

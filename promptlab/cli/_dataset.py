@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import click
 
@@ -51,7 +52,7 @@ def stats(path: str, suite: bool, as_json: bool) -> None:
         for dim, value in case.segment.items():
             segments.setdefault(dim, Counter())[value] += 1
     hard = Counter(t for c in ds for t in c.hard_negatives)
-    data = {
+    data: dict[str, Any] = {
         "cases": len(ds),
         "hash": ds.content_hash,
         "segments": {d: dict(sorted(c.items())) for d, c in sorted(segments.items())},

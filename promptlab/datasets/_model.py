@@ -74,7 +74,9 @@ class Case(StrictModel):
     @classmethod
     def _segment_values_are_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in value.items()}
+            return {
+                k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for k, v in value.items()
+            }
         return value
 
     @field_validator("tags")
@@ -82,7 +84,9 @@ class Case(StrictModel):
     def _hard_negatives_are_known(cls, value: list[str]) -> list[str]:
         for tag in value:
             if tag.startswith("hard-negative:") and tag not in HARD_NEGATIVE_TAGS:
-                raise ValueError(f"expected a hard-negative category among {', '.join(HARD_NEGATIVE_TAGS)}, got '{tag}'")
+                raise ValueError(
+                    f"expected a hard-negative category among {', '.join(HARD_NEGATIVE_TAGS)}, got '{tag}'"
+                )
         return value
 
     @property
