@@ -5,11 +5,11 @@ from promptlab.datasets._model import HARD_NEGATIVE_TAGS, Case, Expected, ToolRe
 from promptlab.datasets._suite import REGRESSION_TAG, Suite, load_suite
 
 __all__ = [
-    "HARD_NEGATIVE_TAGS",
-    "REGRESSION_TAG",
     "Case",
     "Dataset",
     "Expected",
+    "HARD_NEGATIVE_TAGS",
+    "REGRESSION_TAG",
     "Suite",
     "ToolResult",
     "load_dataset",

@@ -9,7 +9,12 @@ from pydantic import Field, field_validator
 from promptlab._util.models import StrictModel
 from promptlab._util.spec import Spec
 
-__all__ = ["HARD_NEGATIVE_TAGS", "Case", "Expected", "ToolResult"]
+__all__ = [
+    "Case",
+    "Expected",
+    "HARD_NEGATIVE_TAGS",
+    "ToolResult",
+]
 
 HARD_NEGATIVE_TAGS = (
     "hard-negative:ambiguous",

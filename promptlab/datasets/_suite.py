@@ -14,7 +14,11 @@ from promptlab._util.models import StrictModel
 from promptlab._util.spec import Spec
 from promptlab.datasets._load import Dataset, load_dataset
 
-__all__ = ["REGRESSION_TAG", "Suite", "load_suite"]
+__all__ = [
+    "REGRESSION_TAG",
+    "Suite",
+    "load_suite",
+]
 
 REGRESSION_TAG = "regression"
 """Tag added to every case loaded from the regression-cases directory."""

@@ -22,8 +22,11 @@ __all__ = [
     "EvaluatorContext",
     "build_evaluator",
     "evaluate_all",
+    "evaluate_one",
     "evaluator_labels",
     "evaluators",
+    "json_error",
+    "parse_json_output",
 ]
 
 evaluators: Registry[Evaluator] = Registry("evaluator")
@@ -69,19 +72,37 @@ class EvaluatorContext:
         return [c.name for c in self.tool_calls]
 
 
-def parse_json_output(text: str | None) -> Any:
-    """Parse model output as JSON, tolerating a Markdown code fence around it; `None` if it is not JSON."""
-    if text is None:
-        return None
+def _json_body(text: str) -> str:
     body = text.strip()
     if body.startswith("```"):
         body = body.split("\n", 1)[1] if "\n" in body else ""
         if body.rstrip().endswith("```"):
             body = body.rstrip()[:-3]
+    return body
+
+
+def parse_json_output(text: str | None) -> Any:
+    """Parse model output as JSON, tolerating a Markdown code fence around it; `None` if it is not JSON."""
+    if text is None:
+        return None
     try:
-        return orjson.loads(body)
+        return orjson.loads(_json_body(text))
     except orjson.JSONDecodeError:
         return None
+
+
+def json_error(text: str | None) -> str | None:
+    """Why model output is not JSON (a code fence around it is accepted), or `None` when it parses.
+
+    Unlike `parse_json_output`, this tells a literal `null` apart from text that does not parse.
+    """
+    if text is None:
+        return "no output"
+    try:
+        orjson.loads(_json_body(text))
+    except orjson.JSONDecodeError as exc:
+        return str(exc)
+    return None
 
 
 class Evaluator(Pluggable, ABC):

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["DEFAULT_REFUSAL_PATTERNS", "detect_refusal"]
+__all__ = [
+    "DEFAULT_REFUSAL_PATTERNS",
+    "detect_refusal",
+]
 
 DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bI(?:'m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:'|no)t|cannot|am unable to|won't)\b",

@@ -1,0 +1,5 @@
+"""`python -m promptlab` runs the CLI."""
+
+from promptlab.cli import main
+
+main()
