@@ -1,0 +1,33 @@
+"""`promptlab gate COMPARE_DIR --policy FILE [--approve "NAME: REASON"]...`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from promptlab.cli._common import echo_json, json_option
+from promptlab.gate import GATE_FILE, evaluate_gate
+
+
+@click.command()
+@click.argument("compare_dir", type=click.Path(file_okay=False))
+@click.option("--policy", required=True, type=click.Path(dir_okay=False), help="Gate policy file (YAML or JSON).")
+@click.option(
+    "--approve",
+    "approvals",
+    multiple=True,
+    metavar='"NAME: REASON"',
+    help='Accept the trade-offs needing approval (all, or only those of "NAME [RULE, ...]: REASON").',
+)
+@json_option
+def gate(compare_dir: str, policy: str, approvals: tuple[str, ...], as_json: bool) -> None:
+    """Apply a gate policy to a comparison; exit 0 pass, 1 block, 3 needs approval."""
+    decision = evaluate_gate(compare_dir, policy, approvals=approvals)
+    if as_json:
+        echo_json(decision.to_dict())
+    else:
+        for line in decision.lines():
+            click.echo(line)
+        click.echo(f"wrote {compare_dir}/{GATE_FILE}")
+    sys.exit(decision.exit_code)
