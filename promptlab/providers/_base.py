@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from promptlab._util.canonical import content_hash
+from promptlab._util.spec import Pluggable
 
-__all__ = ["ChatRequest", "ChatResponse", "Provider", "ToolCall", "Usage"]
+__all__ = ["BaseProvider", "ChatRequest", "ChatResponse", "Provider", "ToolCall", "Usage"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +46,8 @@ class ChatRequest:
     base_url: str | None = None
     sample: int = 0
     """Which repeat this is: distinct samples of the same request are cached separately."""
+    case_id: str | None = None
+    """The case this request serves, for error messages and cache records; not part of the request or its key."""
 
     def body(self) -> dict[str, Any]:
         """The OpenAI chat-completions request body (without `stream`)."""
@@ -93,3 +97,24 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+class BaseProvider(Pluggable, ABC):
+    """Base class of registered providers: subclass as a keyword-only dataclass, register in `providers`."""
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        """Answer one request; raise `ProviderError` (with `retryable`) on failure."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
+
+    def configure(self, *, concurrency: int | None = None, timeout_s: float | None = None) -> None:
+        """Size connection pools to the run's concurrency and set the per-request timeout (before the first call)."""
+
+    def check_ready(self, request: ChatRequest) -> None:
+        """Raise `SpecError` if a real call for `request` cannot be made (e.g. no API key); never calls out."""
+
+    def spec_data(self) -> Any:
+        """The spec that rebuilds this provider, in its YAML short form (never holds a key)."""
+        return self.to_spec().model_dump(mode="json")

@@ -11,7 +11,7 @@ A run directory holds::
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -132,8 +132,8 @@ class CaseResult:
     outcome: Outcome = "pass"
 
     def to_json(self) -> bytes:
-        """One JSON line."""
-        return orjson.dumps(asdict(self)) + b"\n"
+        """One JSON line (orjson serialises the dataclass natively: no deep copy on the per-row path)."""
+        return orjson.dumps(self, option=orjson.OPT_APPEND_NEWLINE)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CaseResult:
@@ -227,8 +227,9 @@ def results_frame(rows: list[dict[str, Any]]) -> Any:
     """Flatten rows into a DataFrame sorted by case and repeat.
 
     Columns: case_id, repeat, output, latency_s, input_tokens, output_tokens, cost_usd, cached, outcome, passed,
-    error_kind, error_message, n_tool_calls, tool_sequence, tags, `segment.<dim>` per dimension, and
-    `eval.<label>.passed` / `.score` / `.reason` / `.error` per evaluator.
+    error_kind, error_message, n_tool_calls, tool_sequence, tags, `segment.<dim>` per dimension,
+    `eval.<label>.passed` / `.score` / `.reason` / `.error` per evaluator, and, when the run has repeats, a
+    boolean `varies` (the case's outcome differs across its repeats).
     """
     import pandas as pd
 
@@ -263,6 +264,9 @@ def results_frame(rows: list[dict[str, Any]]) -> Any:
     frame = pd.DataFrame(flat)
     if not frame.empty:
         frame = frame.sort_values(["case_id", "repeat"], kind="stable").reset_index(drop=True)
+        if frame["repeat"].max() > 0:
+            # With repeats, flag cases whose outcome is not the same every time (non-determinism).
+            frame["varies"] = frame.groupby("case_id")["outcome"].transform("nunique") > 1
     return frame
 
 

@@ -1,0 +1,26 @@
+"""Running an artifact over a suite: the async runner and the run-directory format it writes."""
+
+from promptlab.runner._results import (
+    CaseResult,
+    EvalOutcome,
+    ResultsWriter,
+    RunDir,
+    RunManifest,
+    load_run,
+    read_results,
+)
+from promptlab.runner._run import RunSummary, arun, build_request, run
+
+__all__ = [
+    "CaseResult",
+    "EvalOutcome",
+    "ResultsWriter",
+    "RunDir",
+    "RunManifest",
+    "RunSummary",
+    "arun",
+    "build_request",
+    "load_run",
+    "read_results",
+    "run",
+]
