@@ -1,0 +1,245 @@
+"""`promptlab rollout start|status|advance|freeze|resume|abort`, `promptlab rollback`, `promptlab canary check|record`.
+
+`promptlab canary check NAME` exit codes (for cron and CI): 0 healthy (advanced, or holding until the stage's
+minimum duration and requests are met), 1 breach (the rollout was frozen, or already is), 3 inconclusive (below
+the minimum sample: the rollout holds), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from promptlab.cli._common import echo_json, json_option
+from promptlab.cli._registry import (
+    audit_line,
+    evidence_options,
+    forced,
+    label_option,
+    open_registry,
+    reason_option,
+    registry_options,
+)
+from promptlab.errors import InputError
+from promptlab.gate import RollbackCriteria, load_policy
+from promptlab.registry import CanaryCheck, RolloutState, load_outcome_events
+from promptlab.rollout import load_plan
+from promptlab.rollout._plan import format_duration
+
+
+def _criteria(plan_path: Path, policy: str | None, plan_policy: Path | None) -> RollbackCriteria:
+    path = Path(policy) if policy else plan_policy
+    if path is None:
+        raise InputError(
+            f"{plan_path}: policy: no rollback criteria: pass --policy FILE (a gate policy with a rollback "
+            f"section) or name it as `policy:` in the plan"
+        )
+    return load_policy(path).rollback
+
+
+def _describe(ro: RolloutState) -> str:
+    stage = ro.current_stage
+    lines = [
+        f"rollout #{ro.id} of {ro.name} on '{ro.label}': {ro.baseline} -> {ro.candidate}, {ro.status}",
+        f"  stage {ro.stage + 1}/{len(ro.plan.stages)} '{stage.name}'"
+        + (f" (since {format_duration(time.time() - ro.stage_started_at)} ago)" if ro.status == "active" else ""),
+    ]
+    if ro.status_reason:
+        lines.append(f"  reason: {ro.status_reason}")
+    return "\n".join(lines)
+
+
+def _echo_check(result: CanaryCheck, as_json: bool) -> None:
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(_describe(result.rollout))
+    report = result.report
+    if report is not None:
+        click.echo(
+            f"  canary: {report.verdict}; candidate {report.candidate.version} n={report.candidate.requests}, "
+            f"control {report.control.version} n={report.control.requests}"
+        )
+        for m in report.metrics:
+            click.echo(f"    [{m.status}] {m.detail}")
+    click.echo(f"  {result.action}: {result.note}")
+
+
+@click.group()
+def rollout() -> None:
+    """Roll a candidate out by traffic segment, stage by stage."""
+
+
+@rollout.command()
+@click.argument("name")
+@click.option("--candidate", required=True, help="Version to roll out (published).")
+@click.option("--plan", "plan_file", required=True, type=click.Path(dir_okay=False), help="Rollout plan file.")
+@click.option("--policy", type=click.Path(dir_okay=False), help="Gate policy holding the rollback criteria.")
+@label_option
+@reason_option
+@evidence_options
+@registry_options
+def start(
+    name: str,
+    candidate: str,
+    plan_file: str,
+    policy: str | None,
+    label_: str,
+    reason: str,
+    bundle: str | None,
+    trusted_keys: tuple[str, ...],
+    force: bool,
+    url: str | None,
+    actor: str,
+) -> None:
+    """Start a rollout at its first stage."""
+    plan_path = Path(plan_file)
+    plan = load_plan(plan_path)
+    criteria = _criteria(plan_path, policy, plan.policy_path(plan_path))
+    with open_registry(url) as reg:
+        ro = forced(
+            lambda: reg.start_rollout(
+                name,
+                candidate,
+                plan,
+                criteria=criteria,
+                label=label_,
+                actor=actor,
+                reason=reason,
+                bundle=bundle,
+                trusted_keys=trusted_keys,
+                force=force,
+            )
+        )
+    click.echo(_describe(ro))
+
+
+@rollout.command()
+@click.argument("name")
+@label_option
+@json_option
+@click.option("--url", envvar="PROMPTLAB_REGISTRY_URL", default=None, help="Registry store URL.")
+def status(name: str, label_: str, as_json: bool, url: str | None) -> None:
+    """Show the rollout, its stage, and a dry-run canary analysis of the stage."""
+    with open_registry(url) as reg:
+        ro = reg.rollout(name, label=label_)
+        if ro is None:
+            raise InputError(f"no rollout of {name} on '{label_}'")
+        if ro.live:
+            _echo_check(reg.check_canary(name, label=label_, apply=False), as_json)
+            return
+    if as_json:
+        echo_json({"rollout": ro.to_dict()})
+    else:
+        click.echo(_describe(ro))
+
+
+@rollout.command()
+@click.argument("name")
+@label_option
+@reason_option
+@evidence_options
+@registry_options
+def advance(
+    name: str,
+    label_: str,
+    reason: str,
+    bundle: str | None,
+    trusted_keys: tuple[str, ...],
+    force: bool,
+    url: str | None,
+    actor: str,
+) -> None:
+    """Move to the next stage (the last stage completes the rollout)."""
+    with open_registry(url) as reg:
+        ro = forced(
+            lambda: reg.advance_rollout(
+                name, label=label_, actor=actor, reason=reason, bundle=bundle, trusted_keys=trusted_keys, force=force
+            )
+        )
+    click.echo(_describe(ro))
+
+
+@rollout.command()
+@click.argument("name")
+@label_option
+@reason_option
+@click.option("--in-place", is_flag=True, help="Keep the candidate cohort on the candidate; only stop advancing.")
+@registry_options
+def freeze(name: str, label_: str, reason: str, in_place: bool, url: str | None, actor: str) -> None:
+    """Freeze the rollout and route its traffic back to the baseline."""
+    with open_registry(url) as reg:
+        ro = reg.freeze_rollout(name, label=label_, actor=actor, reason=reason, route_back=not in_place)
+    click.echo(_describe(ro))
+
+
+@rollout.command()
+@click.argument("name")
+@label_option
+@reason_option
+@registry_options
+def resume(name: str, label_: str, reason: str, url: str | None, actor: str) -> None:
+    """Unfreeze the rollout at its current stage (its canary window starts afresh)."""
+    with open_registry(url) as reg:
+        ro = reg.resume_rollout(name, label=label_, actor=actor, reason=reason)
+    click.echo(_describe(ro))
+
+
+@rollout.command()
+@click.argument("name")
+@label_option
+@reason_option
+@registry_options
+def abort(name: str, label_: str, reason: str, url: str | None, actor: str) -> None:
+    """Abort the rollout; the baseline serves everyone."""
+    with open_registry(url) as reg:
+        ro = reg.abort_rollout(name, label=label_, actor=actor, reason=reason)
+    click.echo(_describe(ro))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--to", "to", default=None, help="Version to go back to (default: the previous one).")
+@label_option
+@reason_option
+@registry_options
+def rollback(name: str, to: str | None, label_: str, reason: str, url: str | None, actor: str) -> None:
+    """Switch back at once: abort a live rollout, or move the label to the previous version."""
+    with open_registry(url) as reg:
+        entry = reg.rollback(name, to=to, label=label_, actor=actor, reason=reason)
+    click.echo(audit_line(entry))
+
+
+@click.group()
+def canary() -> None:
+    """Canary analysis of live rollouts, and outcome events to feed it."""
+
+
+@canary.command()
+@click.argument("name")
+@label_option
+@click.option("--dry-run", is_flag=True, help="Analyse only: neither freeze nor advance.")
+@json_option
+@registry_options
+def check(name: str, label_: str, dry_run: bool, as_json: bool, url: str | None, actor: str) -> None:
+    """Analyse the current stage: freeze on a breach (exit 1), advance when healthy and ready (exit 0), hold
+    when inconclusive (exit 3)."""
+    with open_registry(url) as reg:
+        result = reg.check_canary(name, label=label_, actor=actor, apply=not dry_run)
+    _echo_check(result, as_json)
+    sys.exit(result.exit_code)
+
+
+@canary.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--url", envvar="PROMPTLAB_REGISTRY_URL", default=None, help="Registry store URL.")
+def record(files: tuple[str, ...], url: str | None) -> None:
+    """Record outcome events from JSONL files (served requests and late outcomes)."""
+    batches = [(f, load_outcome_events(f)) for f in files]
+    with open_registry(url) as reg:
+        for f, events in batches:
+            new = reg.record_outcomes(events)
+            click.echo(f"{f}: {len(events)} events, {new} new requests")
