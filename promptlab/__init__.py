@@ -1,6 +1,14 @@
-"""promptlab: put prompt changes under the same release discipline as backend code."""
+"""promptlab: put prompt changes under the same release discipline as backend code.
 
+The steps of a release, in order: `PromptArtifact` (versioned prompt) -> `run` over a `Suite` of cases with
+evaluators -> `compare` candidate with baseline -> `evaluate_gate` with a policy -> `Review` sign-offs ->
+`export_bundle` / `verify_bundle` (signed evidence) -> `Registry` (rollout, canary, rollback) -> `harvest`
+production failures into regression cases.
+"""
+
+import importlib
 import sys as _sys
+from typing import TYPE_CHECKING, Any
 
 if "jsonschema" not in _sys.modules and "rfc3987_syntax" not in _sys.modules:
     # jsonschema imports rfc3987_syntax (when Jupyter's extras installed it) only for the `iri` format checks,
@@ -12,21 +20,77 @@ if "jsonschema" not in _sys.modules and "rfc3987_syntax" not in _sys.modules:
         del _sys.modules["rfc3987_syntax"]
 
 from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
+from promptlab.compare import Comparison, compare, load_comparison
 from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
 from promptlab.errors import PromptlabError
+from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext, evaluators
+from promptlab.gate import GateDecision, evaluate_gate, load_policy
+from promptlab.harvest import HarvestReport, harvest
+from promptlab.runner import RunSummary, arun, load_run, run
+
+if TYPE_CHECKING:
+    from promptlab.bundles import VerifiedBundle, export_bundle, verify_bundle
+    from promptlab.registry import Registry
+    from promptlab.reports import render_html, render_markdown
+    from promptlab.review import Review
 
 __version__ = "0.1.0"
+
+# Heavier parts (SQLAlchemy, ipywidgets, plotly) load on first use, so `import promptlab` and every CLI
+# call stay quick.
+_LAZY = {
+    "Registry": "promptlab.registry",
+    "Review": "promptlab.review",
+    "VerifiedBundle": "promptlab.bundles",
+    "export_bundle": "promptlab.bundles",
+    "render_html": "promptlab.reports",
+    "render_markdown": "promptlab.reports",
+    "verify_bundle": "promptlab.bundles",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'promptlab' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ArtifactDiff",
     "Case",
+    "Comparison",
     "Dataset",
+    "EvaluationResult",
+    "Evaluator",
+    "EvaluatorContext",
+    "GateDecision",
+    "HarvestReport",
     "PromptArtifact",
     "PromptlabError",
+    "Registry",
+    "Review",
+    "RunSummary",
     "Suite",
+    "VerifiedBundle",
     "__version__",
+    "arun",
+    "compare",
     "diff_artifacts",
+    "evaluate_gate",
+    "evaluators",
+    "export_bundle",
+    "harvest",
     "load_artifact",
+    "load_comparison",
     "load_dataset",
+    "load_policy",
+    "load_run",
     "load_suite",
+    "render_html",
+    "render_markdown",
+    "run",
+    "verify_bundle",
 ]

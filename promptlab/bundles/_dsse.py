@@ -21,7 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from promptlab.bundles._keys import key_id
 from promptlab.errors import VerificationError
 
-__all__ = ["IN_TOTO_PAYLOAD_TYPE", "Envelope", "Signature", "pae"]
+__all__ = [
+    "Envelope",
+    "IN_TOTO_PAYLOAD_TYPE",
+    "Signature",
+    "pae",
+]
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 MAX_SIGNATURES = 64

@@ -19,15 +19,15 @@ from promptlab.bundles._archive import check_member_name
 from promptlab.errors import VerificationError
 
 __all__ = [
-    "PREDICATE_TYPE",
-    "STATEMENT_TYPE",
     "ApprovalInfo",
     "ArtifactInfo",
     "BundlePredicate",
     "GateInfo",
     "GateRuleInfo",
+    "PREDICATE_TYPE",
     "ReviewInfo",
     "RunInfo",
+    "STATEMENT_TYPE",
     "build_statement",
     "parse_statement",
 ]

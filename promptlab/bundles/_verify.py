@@ -24,7 +24,13 @@ from promptlab.bundles._keys import PublicKey, load_public_key
 from promptlab.bundles._statement import APPROVED_DECISIONS, BundlePredicate, RunInfo, parse_statement
 from promptlab.errors import InputError, VerificationError
 
-__all__ = ["ENVELOPE_NAME", "BundleContents", "VerifiedBundle", "inspect_bundle", "verify_bundle"]
+__all__ = [
+    "BundleContents",
+    "ENVELOPE_NAME",
+    "VerifiedBundle",
+    "inspect_bundle",
+    "verify_bundle",
+]
 
 ENVELOPE_NAME = "bundle.dsse.json"
 

@@ -26,11 +26,10 @@ from promptlab.compare._model import (
 )
 
 __all__ = [
-    "COMPARISON_FILE",
-    "SCHEMA_PATH",
     "ArtifactInfo",
     "Behaviour",
     "BehaviourChange",
+    "COMPARISON_FILE",
     "CaseChange",
     "Comparability",
     "Comparison",
@@ -42,6 +41,7 @@ __all__ = [
     "LatencyCost",
     "MetricDelta",
     "RunInfo",
+    "SCHEMA_PATH",
     "Stability",
     "StabilityVersion",
     "Summary",

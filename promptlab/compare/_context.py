@@ -13,7 +13,17 @@ from promptlab.compare._model import ComparisonSettings
 from promptlab.compare._sides import Side
 from promptlab.compare._stats import bootstrap_mean_ci, paired_test, rng_for
 
-__all__ = ["CaseMeta", "Context", "LatencyRows", "mean", "passed", "finite", "per_case", "rel_change", "row_cost"]
+__all__ = [
+    "CaseMeta",
+    "Context",
+    "LatencyRows",
+    "finite",
+    "mean",
+    "passed",
+    "per_case",
+    "rel_change",
+    "row_cost",
+]
 
 
 def passed(row: Mapping[str, Any]) -> bool:

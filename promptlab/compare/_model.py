@@ -22,11 +22,10 @@ from promptlab._util.files import MultiFileFormatError, validation_problems
 from promptlab.errors import FileFormatError, InputError
 
 __all__ = [
-    "COMPARISON_FILE",
-    "SCHEMA_PATH",
     "ArtifactInfo",
     "Behaviour",
     "BehaviourChange",
+    "COMPARISON_FILE",
     "CaseChange",
     "Comparability",
     "Comparison",
@@ -38,6 +37,7 @@ __all__ = [
     "LatencyCost",
     "MetricDelta",
     "RunInfo",
+    "SCHEMA_PATH",
     "Stability",
     "StabilityVersion",
     "Summary",

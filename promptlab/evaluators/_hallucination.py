@@ -12,7 +12,11 @@ from promptlab.evaluators._base import EvaluationResult, Evaluator, EvaluatorCon
 from promptlab.evaluators._common import MISSING, clip, lookup
 from promptlab.evaluators._json import check_schema_argument
 
-__all__ = ["HallucinatedFields", "ungrounded_values", "undeclared_fields"]
+__all__ = [
+    "HallucinatedFields",
+    "undeclared_fields",
+    "ungrounded_values",
+]
 
 _EDGE_PUNCTUATION = ".,;:!?()[]{}\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")

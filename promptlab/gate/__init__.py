@@ -35,16 +35,16 @@ from promptlab.gate._rules import (
 )
 
 __all__ = [
-    "GATE_FILE",
-    "KNOWN_CANARY_METRICS",
     "Approval",
     "BreachAction",
     "CostBudget",
+    "GATE_FILE",
     "GateContext",
     "GateDecision",
     "GatePolicy",
     "GateRule",
     "HardNegativeCoverage",
+    "KNOWN_CANARY_METRICS",
     "LatencyBudget",
     "MaxNewRegressions",
     "MetricThreshold",

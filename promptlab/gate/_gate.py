@@ -23,8 +23,8 @@ from promptlab.gate._rules import GateContext
 from promptlab.review import ReviewSignoff, load_signoffs
 
 __all__ = [
-    "GATE_FILE",
     "Approval",
+    "GATE_FILE",
     "GateDecision",
     "RuleResult",
     "TradeoffRecord",

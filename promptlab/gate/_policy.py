@@ -44,9 +44,9 @@ from promptlab._util.spec import Spec
 from promptlab.errors import FileFormatError, SpecError
 
 __all__ = [
-    "KNOWN_CANARY_METRICS",
     "BreachAction",
     "GatePolicy",
+    "KNOWN_CANARY_METRICS",
     "MetricThreshold",
     "RollbackCriteria",
     "load_policy",

@@ -33,15 +33,15 @@ from promptlab.errors import InputError, PromptlabError
 from promptlab.review._signoff import ChecklistAnswer, ReviewSignoff, save_signoff
 
 __all__ = [
-    "CHECKLIST_ITEMS",
-    "LAYERS",
     "Attempt",
+    "CHECKLIST_ITEMS",
     "CaseDetail",
     "Checklist",
     "ChecklistItem",
     "CoverageRow",
     "FailingCase",
     "ItemDefinition",
+    "LAYERS",
     "Review",
     "build_signoff",
     "parse_answer",

@@ -35,8 +35,8 @@ from promptlab._util.models import StrictModel
 from promptlab.errors import FileFormatError, InputError
 
 __all__ = [
-    "REVIEWS_DIR",
     "ChecklistAnswer",
+    "REVIEWS_DIR",
     "ReviewSignoff",
     "load_signoffs",
     "reviewer_slug",

@@ -27,9 +27,9 @@ from promptlab.errors import FileFormatError, InputError
 __all__ = [
     "CaseResult",
     "EvalOutcome",
+    "ResultsWriter",
     "RunDir",
     "RunManifest",
-    "ResultsWriter",
     "load_run",
     "read_results",
 ]
