@@ -17,11 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import ValidationError
 
 from promptlab._util.canonical import content_hash, sha256_hex
+from promptlab._util.environment import git_commit, package_versions
 from promptlab._util.files import validate_data, validation_problems
 from promptlab.bundles._archive import BundleLimits, write_archive
 from promptlab.bundles._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
@@ -53,7 +52,6 @@ __all__ = ["SignedBundle", "environment", "export_bundle", "sign_bundle"]
 
 RUN_FILES = ("run.json", "artifact.json", "cases.jsonl", "results.jsonl")
 OPTIONAL_FILES = ("report.html", "summary.md")
-_PACKAGES = ("promptlab", "cryptography", "pydantic", "numpy", "pandas", "orjson", "pyyaml", "jinja2", "click")
 _SUMMARY_FIELDS = (
     "headline", "verdict", "n_cases", "baseline_pass_rate", "candidate_pass_rate", "delta", "regressed_groups",
     "segment_verdicts", "n_regressions", "n_improvements", "n_undeclared_changes", "n_declared_not_observed",
@@ -79,28 +77,13 @@ class SignedBundle:
 
 def environment() -> dict[str, Any]:
     """Describe the exporting environment: python, platform, package versions and the git commit of the cwd."""
-    versions: dict[str, str] = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
     return {
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
         "platform": platform.platform(),
-        "packages": versions,
-        "git_commit": _git_commit(),
+        "packages": package_versions(),
+        "git_commit": git_commit(),
     }
-
-
-def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and commit else None
 
 
 def _private_key(key: Ed25519PrivateKey | str | Path, passphrase: str | bytes | None) -> Ed25519PrivateKey:

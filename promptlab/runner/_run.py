@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import importlib.metadata
 import os
 import platform
-import subprocess
 import sys
 import threading
 import time
@@ -26,6 +24,7 @@ from typing import Any
 import orjson
 
 from promptlab._util.canonical import canonical_json, content_hash
+from promptlab._util.environment import git_commit, package_versions
 from promptlab._util.spec import Spec
 from promptlab.artifacts import PromptArtifact
 from promptlab.datasets import Case, Suite, load_suite
@@ -302,9 +301,9 @@ async def arun(
         cache_mode=mode,
         repeats=repeats,
         concurrency=concurrency,
-        package_versions=_versions(),
+        package_versions=package_versions(),
         python=platform.python_version(),
-        git_commit=_git_commit(),
+        git_commit=git_commit(),
         started_at=_now(),
         baseline_run=str(Path(baseline_run).resolve()) if baseline_run else None,
     )
@@ -558,25 +557,6 @@ def _write_manifest(out: Path, manifest: RunManifest) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _versions() -> dict[str, str]:
-    versions = {}
-    for name in ("promptlab", "aiohttp", "orjson", "pydantic", "jinja2"):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _git_commit() -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
 def _progress_bar(progress: bool | None, *, total: int, initial: int, desc: str) -> Any:
