@@ -23,7 +23,7 @@ from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, lo
 from promptlab.compare import Comparison, compare, load_comparison
 from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
 from promptlab.errors import PromptlabError
-from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext, evaluators
+from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
 from promptlab.gate import GateDecision, evaluate_gate, load_policy
 from promptlab.harvest import HarvestReport, harvest
 from promptlab.runner import RunSummary, arun, load_run, run
@@ -80,7 +80,6 @@ __all__ = [
     "compare",
     "diff_artifacts",
     "evaluate_gate",
-    "evaluators",
     "export_bundle",
     "harvest",
     "load_artifact",
