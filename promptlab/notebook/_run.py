@@ -67,7 +67,9 @@ def resolve_notebook(name: str | Path, *, search_from: Path | None = None) -> Pa
         raise NotebookError(f"{raw}: notebook not found")
     start = (search_from or Path.cwd()).resolve()
     looked: list[Path] = []
-    for base in (start, *start.parents):
+    # From inside a project, its own notebooks/; elsewhere, the notebooks of the checkout promptlab runs from.
+    checkout = Path(__file__).resolve().parents[2]
+    for base in (start, *start.parents, checkout):
         path = base / NOTEBOOKS_DIR / f"{raw}.ipynb"
         looked.append(path.parent)
         if path.is_file():
