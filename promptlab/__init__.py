@@ -2,7 +2,7 @@
 
 The steps of a release, in order: `PromptArtifact` (versioned prompt) -> `run` over a `Suite` of cases with
 evaluators -> `compare` candidate with baseline -> `evaluate_gate` with a policy -> `Review` sign-offs ->
-`export_bundle` / `verify_bundle` (signed evidence) -> `Registry` (rollout, canary, rollback) -> `harvest`
+`export_bundle` / `verify_bundle` (signed evidence) -> `Registry` (rollout, canary, rollback) -> `harvest.harvest`
 production failures into regression cases.
 """
 
@@ -25,7 +25,7 @@ from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
 from promptlab.errors import PromptlabError
 from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
 from promptlab.gate import GateDecision, evaluate_gate, load_policy
-from promptlab.harvest import HarvestReport, harvest
+from promptlab.harvest import HarvestReport
 from promptlab.runner import RunSummary, arun, load_run, run
 
 if TYPE_CHECKING:
@@ -81,7 +81,6 @@ __all__ = [
     "diff_artifacts",
     "evaluate_gate",
     "export_bundle",
-    "harvest",
     "load_artifact",
     "load_comparison",
     "load_dataset",
