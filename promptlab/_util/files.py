@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -107,3 +109,20 @@ def load_model(path: str | Path, model: type[M]) -> M:
     """Read and strictly validate a YAML/JSON file as `model`."""
     p = Path(path)
     return validate_data(p, model, read_structured(p))
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace `path` with `data` so that a reader, or a crash, never sees half a file.
+
+    The temporary file is unique per writer (processes and threads may replace the same path at once) and is
+    removed if anything fails before the rename. `mode` replaces mkstemp's private 0600.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import re
 import tarfile
-import tempfile
 import unicodedata
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptlab._util.files import atomic_write
 from promptlab.errors import InputError, VerificationError
 
 __all__ = ["BundleLimits", "check_member_name", "read_archive", "write_archive"]
@@ -93,15 +92,7 @@ def write_archive(path: str | Path, members: Mapping[str, bytes]) -> None:
     target = Path(path)
     if not target.parent.is_dir():
         raise InputError(f"{target}: directory {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(compressed.getvalue())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, compressed.getvalue())
 
 
 def _inflate(raw: bytes, cap: int) -> bytes:

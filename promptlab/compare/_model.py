@@ -7,8 +7,6 @@ Every value is a keyword-only dataclass. The same classes define the on-disk for
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -18,7 +16,7 @@ import orjson
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from promptlab._util.canonical import content_hash
-from promptlab._util.files import MultiFileFormatError, validation_problems
+from promptlab._util.files import MultiFileFormatError, atomic_write, validation_problems
 from promptlab.errors import FileFormatError, InputError
 
 __all__ = [
@@ -596,13 +594,13 @@ class Comparison:
             (directory / TABLES_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise InputError(f"{directory}: cannot create the output directory ({exc.strerror})") from None
-        _atomic_write(directory / COMPARISON_FILE, orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        atomic_write(directory / COMPARISON_FILE, orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
         columns = _TABLE_COLUMNS
         for name, table in self.tables().items():
             # Empty sections still get a header row so readers know the columns.
             if table.empty and name in columns:
                 table = table.reindex(columns=columns[name])
-            _atomic_write(directory / TABLES_DIR / f"{name}.csv", table.to_csv(index=False).encode("utf-8"))
+            atomic_write(directory / TABLES_DIR / f"{name}.csv", table.to_csv(index=False).encode("utf-8"))
         self.path = str(directory.resolve())
         return directory
 
@@ -649,18 +647,6 @@ _TABLE_COLUMNS: dict[str, list[str]] = {
 
 def _flat(mapping: dict[str, str]) -> str:
     return ";".join(f"{k}={v}" for k, v in mapping.items())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    # Write-then-rename so a reader (or a crash) never sees half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @cache

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from promptlab._util.files import MultiFileFormatError, validation_problems
+from promptlab._util.files import MultiFileFormatError, atomic_write, validation_problems
 from promptlab.compare import Comparison, load_comparison
 from promptlab.errors import FileFormatError, InputError
 from promptlab.gate._policy import GatePolicy, load_policy
@@ -160,14 +158,7 @@ class GateDecision:
     def write(self, directory: str | Path) -> Path:
         """Write `gate.json` into the comparison directory."""
         path = Path(directory) / GATE_FILE
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
         return path
 
     @property

@@ -52,6 +52,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from promptlab._util.canonical import canonical_json
+from promptlab._util.files import atomic_write
 from promptlab.errors import CacheMissError, FileFormatError, InputError
 from promptlab.providers._base import ChatRequest, ChatResponse, Provider, ToolCall, Usage
 
@@ -150,9 +151,7 @@ class ResponseCache:
             for entry in _parse_lines(self.path, self.path.read_bytes()):
                 entries.setdefault(entry["key"], entry)
             data = b"".join(canonical_json(entries[k]) + b"\n" for k in sorted(entries))
-            tmp = self.path.with_name(f".{FILENAME}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, self.path)
+            atomic_write(self.path, data)
             fh.flush()
         self._entries = entries
 

@@ -7,8 +7,6 @@ that starts while the store is down can still serve the last known good configur
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from promptlab._util.canonical import canonical_json
+from promptlab._util.files import atomic_write
 from promptlab.artifacts import PromptArtifact
 from promptlab.errors import FileFormatError
 from promptlab.gate import RollbackCriteria
@@ -236,9 +235,7 @@ def load_state(conn: Connection, previous: ConfigState | None) -> ConfigState:
 def write_snapshot(path: Path, state: ConfigState) -> None:
     """Atomically replace the local snapshot file (each process and thread writes its own temporary file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(state.to_json())
-    os.replace(tmp, path)
+    atomic_write(path, state.to_json())
 
 
 def read_snapshot(path: Path) -> ConfigState:

@@ -19,9 +19,7 @@ a review of an earlier comparison never approves a later one.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import unicodedata
 from pathlib import Path
 from typing import Literal
@@ -30,7 +28,7 @@ import orjson
 from pydantic import AwareDatetime, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from promptlab._util.files import load_model
+from promptlab._util.files import atomic_write, load_model
 from promptlab._util.models import StrictModel
 from promptlab.errors import FileFormatError, InputError
 
@@ -114,14 +112,7 @@ def save_signoff(compare_dir: str | Path, signoff: ReviewSignoff) -> Path:
     path = signoff_path(directory, signoff.layer, signoff.reviewer)
     path.parent.mkdir(exist_ok=True)
     data = orjson.dumps(signoff.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import os
 import platform
 import sys
 import threading
@@ -25,6 +24,7 @@ import orjson
 
 from promptlab._util.canonical import canonical_json, content_hash
 from promptlab._util.environment import git_commit, package_versions
+from promptlab._util.files import atomic_write
 from promptlab._util.spec import Spec
 from promptlab.artifacts import PromptArtifact
 from promptlab.datasets import Case, Suite, load_suite
@@ -550,9 +550,7 @@ def _exclusive(out: Path) -> Iterator[None]:
 
 
 def _write_manifest(out: Path, manifest: RunManifest) -> None:
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_bytes(orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
-    os.replace(tmp, out / MANIFEST)
+    atomic_write(out / MANIFEST, orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def _now() -> str:
