@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"generated {lines:,} lines ({log.stat().st_size / 2**20:,.0f} MiB) "
                 f"in {time.perf_counter() - started:.1f}s"
             )
+            # Flush the fresh ~1 GB file to disk first, so its write-back does not land inside the timed harvest.
+            os.sync()
         base_rss = peak_rss_mb(resource.RUSAGE_SELF)
 
         floor_lines, floor_s = floor(log)

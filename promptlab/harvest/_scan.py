@@ -19,7 +19,7 @@ Python (shared with the evaluators). So the work is split:
    for their messages) are read again, by byte offset, validated with the pydantic models and handed to the
    detectors' `check` (in two processes when there are thousands; see `_harvest.py`).
 
-On the reference 2-core machine this harvests the example's million records at about 90,000 records/s, about four
+On the reference 2-core machine this harvests the example's million records at about 100,000 records/s, about four
 times the time of merely reading and parsing the file with orjson, in under 800 MB (`benchmarks/bench_harvest.py`).
 
 `engine="python"` skips DuckDB (except to read Parquet) and runs every record through the models and every
