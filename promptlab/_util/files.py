@@ -111,18 +111,29 @@ def load_model(path: str | Path, model: type[M]) -> M:
     return validate_data(p, model, read_structured(p))
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = False) -> None:
     """Replace `path` with `data` so that a reader, or a crash, never sees half a file.
 
     The temporary file is unique per writer (processes and threads may replace the same path at once) and is
-    removed if anything fails before the rename. `mode` replaces mkstemp's private 0600.
+    removed if anything fails before the rename. `mode` replaces mkstemp's private 0600. With `durable`, the data
+    and the rename reach the disk before this returns: after a power loss the file is either old or new, never empty.
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        # The rename itself lives in the directory: sync it too, or a power loss may undo the replacement.
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

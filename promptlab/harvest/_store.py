@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from promptlab._util.files import validation_problems
+from promptlab._util.files import atomic_write, validation_problems
 from promptlab.datasets import Case, load_dataset
 from promptlab.errors import FileFormatError
 
@@ -194,7 +194,7 @@ class RegressionStore:
                         out.write(line.raw.rstrip(b"\r\n") + b"\n")
                 for case in new_by_file.get(name, []):
                     out.write(_dump(self._with_counts(case, [], updated_at)))
-                _atomic_write(path, out.getvalue())
+                atomic_write(path, out.getvalue(), durable=True)
                 written.append(path)
         return written
 
@@ -254,20 +254,6 @@ def _is_harvested(case: Case) -> bool:
 
 def _dump(case: Case) -> bytes:
     return orjson.dumps(case.model_dump(mode="json", exclude_defaults=True)) + b"\n"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _read_cases(path: Path) -> Iterator[_Line]:
