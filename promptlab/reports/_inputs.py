@@ -71,12 +71,9 @@ def gather(source: str | Path | Comparison) -> ReportInputs:
     An in-memory comparison that was written to or read from a directory picks up that directory's gate and
     sign-offs too.
     """
-    if isinstance(source, Comparison):
-        cmp = source
-        directory = Path(cmp.path) if cmp.path else None
-    else:
-        directory = Path(source)
-        cmp = load_comparison(directory)
+    # load_comparison records where it read from (a directory or its comparison.json) as `path`.
+    cmp = source if isinstance(source, Comparison) else load_comparison(source)
+    directory = Path(cmp.path) if cmp.path else None
     cmp_hash = cmp.hash
     gate = _gate(directory, cmp_hash) if directory is not None else None
     reviews = _reviews(directory, cmp_hash) if directory is not None else []

@@ -350,12 +350,9 @@ class Review:
     @classmethod
     def open(cls, source: str | Path | Comparison, *, min_cases: int | None = None) -> Review:
         """Open a comparison directory (or wrap a comparison) and, when possible, both run directories."""
-        if isinstance(source, Comparison):
-            cmp = source
-            directory = Path(cmp.path) if cmp.path else None
-        else:
-            directory = Path(source)
-            cmp = load_comparison(directory)
+        # load_comparison records where it read from (a directory or its comparison.json) as `path`.
+        cmp = source if isinstance(source, Comparison) else load_comparison(source)
+        directory = Path(cmp.path) if cmp.path else None
         notes: list[str] = []
         base = _rows_of(cmp.baseline.run_dir, cmp.baseline.files, "baseline", notes)
         cand = _rows_of(cmp.candidate.run_dir, cmp.candidate.files, "candidate", notes)
