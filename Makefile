@@ -5,6 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.promptlab-installed
 DEMO_OUT ?= out/demo
+# The example's candidate regresses German billing requests, so its gate blocks: `make demo` checks the gate decides
+# exactly that (exit 0 when it does, 1 otherwise). `make demo DEMO_EXPECT=` exits with the gate's own code instead
+# (0 pass, 1 block, 3 needs approval); a failing notebook cell exits 4 either way.
+DEMO_EXPECT ?= block
 
 .PHONY: demo test lint typecheck bench clean
 
@@ -16,7 +20,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/promptlab notebook run compare --out-dir $(DEMO_OUT) --html -p out_dir $(DEMO_OUT)
+	$(BIN)/promptlab notebook run compare --out-dir $(DEMO_OUT) --html -p out_dir $(DEMO_OUT) \
+		$(if $(DEMO_EXPECT),--expect-decision $(DEMO_EXPECT))
 	@echo "report: $(DEMO_OUT)/report.html   bundle: $(DEMO_OUT)/bundle.tar.gz   notebook: $(DEMO_OUT)/compare.ipynb"
 
 lint: $(STAMP)

@@ -8,13 +8,15 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     │   ├── FileFormatError        a file failed to parse or validate (names file and field)
     │   ├── TemplateError          a prompt template failed to render (missing variable ...)
     │   ├── SpecError              unknown or badly configured evaluator/provider/rule/detector
-    │   └── ComparabilityError     two runs cannot be compared as asked
+    │   ├── ComparabilityError     two runs cannot be compared as asked
+    │   └── NotifyError            a notification target spec is wrong (deliveries themselves only warn)
     ├── ProviderError              a model provider failed (recorded per case, not raised by runs)
     │   └── CacheMissError         read-only response cache has no entry for a request
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
     │   └── RegistryUnavailableError  the registry store cannot be reached
     └── NotebookError              a notebook run failed or got bad parameters
+        └── GateNotPassedError     a notebook asked to fail unless the gate passes saw it not pass
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ __all__ = [
     "CacheMissError",
     "ComparabilityError",
     "FileFormatError",
+    "GateNotPassedError",
     "InputError",
     "NotebookError",
+    "NotifyError",
     "PromptlabError",
     "ProviderError",
     "RegistryError",
@@ -112,3 +116,13 @@ class RegistryUnavailableError(RegistryError):
 
 class NotebookError(PromptlabError):
     """A notebook run failed or was given bad parameters."""
+
+
+class GateNotPassedError(NotebookError):
+    """The gate did not pass in a notebook run with `fail_unless_pass`, so a bare papermill run exits non-zero."""
+
+    exit_code = 1
+
+
+class NotifyError(InputError):
+    """A notification target spec is wrong (a bad URL, format or secret variable name)."""

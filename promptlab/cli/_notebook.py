@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from promptlab.cli._common import echo_json, json_option
 from promptlab.errors import NotebookError
+
+DECISIONS = ("pass", "approved", "needs_approval", "block")
 
 
 @click.group()
@@ -29,6 +34,12 @@ def notebook() -> None:
 @click.option("--kernel", default=None, help="Jupyter kernel name (default: this Python environment).")
 @click.option("--cwd", type=click.Path(file_okay=False), default=None, help="Kernel working directory.")
 @click.option("--html", is_flag=True, help="Also export the executed notebook to HTML with the code hidden.")
+@click.option(
+    "--expect-decision",
+    type=click.Choice(DECISIONS),
+    default=None,
+    help="Exit 0 when the gate decides this (1 otherwise) instead of exiting with the decision (for demos).",
+)
 def run(
     name: str,
     parameters: tuple[tuple[str, str], ...],
@@ -37,10 +48,13 @@ def run(
     kernel: str | None,
     cwd: str | None,
     html: bool,
+    expect_decision: str | None,
 ) -> None:
     """Run notebook NAME (notebooks/NAME.ipynb, or a path) with checked parameters.
 
-    Exits 2 for an unknown or missing parameter, 1 when a cell fails (the executed notebook is still written).
+    When the notebook records a gate decision (results.json in its out_dir), prints the decision and the rules that
+    decided it and exits with the gate's code: 0 pass, 1 block, 3 needs approval. Exits 2 for an unknown or missing
+    parameter and 4 when a cell fails (the executed notebook is still written).
     """
     from promptlab.notebook import run_notebook
 
@@ -53,6 +67,37 @@ def run(
     click.echo(f"executed: {result.output}")
     if result.html is not None:
         click.echo(f"html: {result.html}")
+    if result.decision is None or result.results_path is None:
+        if expect_decision is not None:
+            raise NotebookError(f"{result.notebook}: --expect-decision: the notebook recorded no gate decision")
+        return
+    for line in _decision_lines(result.results_path.parent, result.results or {}):
+        click.echo(line)
+    if expect_decision is None:
+        sys.exit(result.exit_code)
+    if result.decision != expect_decision:
+        click.echo(f"expected decision {expect_decision}, got {result.decision}: failing", err=True)
+        sys.exit(1)
+    click.echo(f"decision {result.decision} is the expected one (exit 0; the gate's own code is {result.exit_code})")
+
+
+def _decision_lines(out: Path, results: dict[str, object]) -> list[str]:
+    from promptlab.gate import load_gate
+    from promptlab.notebook import decision_lines
+
+    gate_file = results.get("gate")
+    gate = load_gate((out / gate_file).parent if isinstance(gate_file, str) else out)
+    paths = {
+        key: out / value
+        for key in ("report", "summary", "bundle")
+        if isinstance(value := results.get(key), str) and (out / value).is_file()
+    }
+    paths["results"] = out / "results.json"
+    if gate is None:
+        return [f"decision: {results.get('decision')} (exit {results.get('exit_code')})"] + [
+            f"{k}: {v}" for k, v in paths.items()
+        ]
+    return decision_lines(gate, paths=paths)
 
 
 @notebook.command()

@@ -8,12 +8,13 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptlab.errors import NotebookError
+from promptlab.errors import GateNotPassedError, NotebookError
 from promptlab.notebook._params import NotebookParameter, coerce_parameters, read_parameters
 
 __all__ = [
@@ -30,9 +31,13 @@ NOTEBOOKS_DIR = "notebooks"
 
 
 class CellExecutionError(NotebookError):
-    """A cell of the notebook raised; the executed notebook (with the error shown) was still written."""
+    """A cell of the notebook raised; the executed notebook (with the error shown) was still written.
 
-    exit_code = 1
+    Exit code 4, kept apart from the gate's codes (0 pass, 1 block, 3 needs approval) so CI can tell a broken
+    notebook from a blocked release.
+    """
+
+    exit_code = 4
 
     def __init__(self, message: str, *, cell_index: int, ename: str, evalue: str, output_path: Path | None) -> None:
         super().__init__(message)
@@ -55,6 +60,22 @@ class NotebookRun:
     kernel: str = DEFAULT_KERNEL
     html: Path | None = None
     """The HTML export (code hidden), when asked for."""
+    results: dict[str, Any] | None = None
+    """`OUT/results.json` as this run wrote it (`OUT` is the notebook's `out_dir` parameter), when it wrote one."""
+    results_path: Path | None = None
+    """Where `results` was read from."""
+
+    @property
+    def decision(self) -> str | None:
+        """The gate decision the notebook recorded in its results, if any."""
+        value = (self.results or {}).get("decision")
+        return value if isinstance(value, str) else None
+
+    @property
+    def exit_code(self) -> int:
+        """The recorded gate decision's exit code (0 pass, 1 block, 3 needs approval); 0 without a decision."""
+        value = (self.results or {}).get("exit_code")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def resolve_notebook(name: str | Path, *, search_from: Path | None = None) -> Path:
@@ -162,9 +183,13 @@ def run_notebook(
         html: Also export the executed notebook to HTML with the code hidden.
         base_dir: Relative `path` parameters resolve against this (default: the current directory).
 
+    When the notebook declares an `out_dir` parameter and writes `results.json` there during this run, the run
+    carries those results (`decision`, `exit_code`). A `GateNotPassedError` raised by the notebook's last cell (its
+    `fail_unless_pass` mode, for bare papermill) is not a cell failure here: the results say what was decided.
+
     Raises:
         NotebookError: bad parameters or a kernel that cannot start (exit 2).
-        CellExecutionError: a cell raised or timed out (exit 1); the executed notebook is still written.
+        CellExecutionError: a cell raised or timed out (exit 4); the executed notebook is still written.
     """
     source = resolve_notebook(notebook)
     declared: list[NotebookParameter] = read_parameters(source)
@@ -182,9 +207,48 @@ def run_notebook(
     run_dir = Path(cwd) if cwd is not None else source.parent
     if not run_dir.is_dir():
         raise NotebookError(f"{run_dir}: working directory does not exist")
-    _execute(source, out_path, values, kernel_name=kernel_name, cwd=run_dir, timeout=timeout)
+    results_file = _results_file(declared, values, run_dir)
+    started = time.time()
+    try:
+        _execute(source, out_path, values, kernel_name=kernel_name, cwd=run_dir, timeout=timeout)
+    except CellExecutionError as exc:
+        if exc.ename != GateNotPassedError.__name__ or _fresh_results(results_file, started) is None:
+            raise
     html_path = export_html(out_path, out_path.with_suffix(".html")) if html else None
-    return NotebookRun(notebook=source, output=out_path, parameters=values, kernel=kernel_name, html=html_path)
+    results = _fresh_results(results_file, started)
+    return NotebookRun(
+        notebook=source,
+        output=out_path,
+        parameters=values,
+        kernel=kernel_name,
+        html=html_path,
+        results=results,
+        results_path=results_file if results is not None else None,
+    )
+
+
+RESULTS_PARAMETER = "out_dir"
+
+
+def _results_file(declared: list[NotebookParameter], values: dict[str, Any], run_dir: Path) -> Path | None:
+    """Where the notebook writes `results.json`: in its `out_dir` (a default resolves against the kernel's cwd)."""
+    param = next((p for p in declared if p.name == RESULTS_PARAMETER), None)
+    if param is None:
+        return None
+    value = values.get(param.name, param.default)
+    if not isinstance(value, str) or not value:
+        return None
+    directory = Path(value) if os.path.isabs(value) else run_dir / value
+    return directory / "results.json"
+
+
+def _fresh_results(path: Path | None, started: float) -> dict[str, Any] | None:
+    """The results file when this run wrote it (one left by an earlier run says nothing about this one)."""
+    if path is None or not path.is_file() or path.stat().st_mtime < math.floor(started):
+        return None
+    from promptlab.notebook._workflow import read_results
+
+    return read_results(path.parent)
 
 
 def _execute(
