@@ -94,7 +94,7 @@ class NotifyTarget(BaseModel):
 
 
 def parse_target(spec: str | Mapping[str, Any] | NotifyTarget, *, where: str = "notify") -> NotifyTarget:
-    """One inline spec (a URL, `slack+URL`, or a mapping of `NotifyTarget` fields) as a target.
+    """One inline spec (a URL, `slack+URL`, or a mapping of `NotifyTarget` fields, also as YAML/JSON text).
 
     Raises:
         NotifyError: the spec is not a valid target (names are resolved by `resolve_targets`, not here).
@@ -102,6 +102,13 @@ def parse_target(spec: str | Mapping[str, Any] | NotifyTarget, *, where: str = "
     if isinstance(spec, NotifyTarget):
         return spec
     data: dict[str, Any]
+    if isinstance(spec, str) and spec.strip().startswith("{"):
+        try:
+            spec = yaml.safe_load(spec)  # a flow mapping given on a command line: {url: ..., secret_env: ...}
+        except yaml.YAMLError:
+            raise NotifyError(f"{where}: not a valid mapping: {spec}") from None
+        if not isinstance(spec, Mapping):
+            raise NotifyError(f"{where}: expected a mapping, got {spec!r}")
     if isinstance(spec, str):
         text = spec.strip()
         slack = text.startswith(_SLACK_PREFIX)

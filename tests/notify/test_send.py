@@ -13,7 +13,7 @@ from promptlab.notify import (
     sign,
     verify_signature,
 )
-from tests.notify.conftest import Receiver
+from tests.notify._receiver import Receiver
 
 EVENT = Event(
     kind="canary.freeze", subject="support-triage", summary="froze rollout #3: escalations up", status="frozen"

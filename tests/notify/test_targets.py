@@ -75,3 +75,10 @@ def test_a_bad_targets_file_names_file_and_field(tmp_path: Path) -> None:
 
 def test_display_hides_the_webhook_path() -> None:
     assert parse_target("https://hooks.slack.com/services/T/B/X").display == "https://hooks.slack.com/..."
+
+
+def test_a_mapping_can_be_given_as_text_on_a_command_line() -> None:
+    target = parse_target('{url: "https://x.io/h", format: slack, retries: 1}')
+    assert (target.url, target.format, target.retries) == ("https://x.io/h", "slack", 1)
+    with pytest.raises(NotifyError, match=r"^notify: not a valid mapping: \{url: \["):
+        parse_target("{url: [")
