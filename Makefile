@@ -5,9 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.promptlab-installed
 DEMO_OUT ?= out/demo
-# The example's candidate regresses German billing requests, so its gate blocks: `make demo` checks the gate decides
-# exactly that (exit 0 when it does, 1 otherwise). `make demo DEMO_EXPECT=` exits with the gate's own code instead
-# (0 pass, 1 block, 3 needs approval); a failing notebook cell exits 4 either way.
+# The example's candidate regresses German billing requests, so its gate blocks: `make demo` succeeds when the gate
+# decides exactly that and fails otherwise. With `make demo DEMO_EXPECT=` the notebook run exits with the gate's own
+# code (0 pass, 1 block, 3 needs approval; 4 when a cell fails), so make fails unless the gate passes.
 DEMO_EXPECT ?= block
 
 .PHONY: demo test lint typecheck bench clean

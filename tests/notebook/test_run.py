@@ -70,7 +70,7 @@ def test_failing_cell_raises_cell_execution_error_naming_cell_and_exception(
     with pytest.raises(CellExecutionError) as exc:
         run_notebook(path, out_dir=tmp_path / "out")
     err = exc.value
-    assert err.exit_code == 1
+    assert err.exit_code == 4
     executed = tmp_path / "out" / "boom.ipynb"
     assert str(err) == f"{path}: cell 3 (`if x > 1:`) raised ValueError: too big (executed notebook: {executed})"
     assert err.ename == "ValueError"

@@ -41,6 +41,7 @@ def test_one_repeat_writes_every_output_and_a_verifiable_bundle(one_repeat: tupl
     run, out = one_repeat
     results = json.loads((out / "results.json").read_text())
     assert results["decision"] == "block"  # the example's candidate regresses on (German) billing invoices
+    assert (run.decision, run.exit_code, run.results) == ("block", 1, results)  # what the CLI exits with
     assert "#invoice" in results["regressed_groups"]
     for name in ("comparison", "gate", "report", "summary", "bundle", "public_key"):
         assert (out / results[name]).is_file(), name
@@ -118,7 +119,7 @@ def test_bad_parameter_value_fails_with_the_cell_and_the_reason(tmp_path: Path) 
             parameters={"suite": str(tmp_path / "missing.yaml"), "out_dir": str(tmp_path / "out")},
             out_dir=tmp_path / "nb",
         )
-    assert exc.value.exit_code == 1
+    assert exc.value.exit_code == 4  # a broken notebook, not a gate decision (those are 0, 1 and 3)
     assert "cell 5 (`runs = nb.run_versions(`) raised FileFormatError:" in str(exc.value)
     assert f"{tmp_path / 'missing.yaml'}: file not found" in str(exc.value)
     assert (tmp_path / "nb" / "compare.ipynb").is_file()

@@ -8,8 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from promptlab.compare import load_comparison
-from promptlab.notebook import run_notebook
+from promptlab.notebook import CellExecutionError, run_notebook
 from tests._support.comparisons import planted_comparison
 from tests.notebooks.conftest import NOTEBOOKS
 
@@ -36,10 +35,21 @@ def test_review_notebook_presents_both_layers_of_a_comparison(tmp_path: Path) ->
     assert "Hard-negative coverage" in page and "not covered" in page
 
 
-def test_review_notebook_compares_the_example_when_the_directory_is_empty(tmp_path: Path) -> None:
+def test_review_notebook_stops_with_a_clear_error_instead_of_comparing_elsewhere(tmp_path: Path) -> None:
     target = tmp_path / "fresh"
-    run = run_notebook(REVIEW, parameters={"comparison_dir": str(target)}, out_dir=tmp_path / "nb")
-    cmp = load_comparison(target)
-    assert cmp.candidate.artifact.ref.endswith("@v2")
-    assert "holds no comparison yet: comparing support-triage v1 and v2" in _outputs(run.output)
-    assert "no sign-offs yet" in _outputs(run.output)
+    with pytest.raises(CellExecutionError) as exc:
+        run_notebook(REVIEW, parameters={"comparison_dir": str(target)}, out_dir=tmp_path / "nb")
+    message = str(exc.value)
+    assert f"raised InputError: {target}: no comparison.json; run `make demo` (writes out/demo)" in message
+    assert not target.exists()  # nothing was built there
+
+
+def test_review_notebook_defaults_to_the_directory_make_demo_writes() -> None:
+    from promptlab.notebook import read_parameters
+
+    declared = {p.name: p.default for p in read_parameters(REVIEW)}
+    compare = {p.name: p.default for p in read_parameters(NOTEBOOKS / "compare.ipynb")}
+    makefile = (NOTEBOOKS.parent / "Makefile").read_text()
+    assert "DEMO_OUT ?= out/demo" in makefile
+    assert declared["comparison_dir"] == compare["out_dir"] == "../out/demo"  # notebooks/ is the kernel's cwd
+    assert "example_dir" not in declared
