@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -237,8 +237,17 @@ def _first(evidence: list[str]) -> str:
     return evidence[0] if evidence else "(no evidence recorded)"
 
 
-def conclude(decision: GateDecision, out_dir: str | Path, *, fail_unless_pass: bool = False) -> list[str]:
-    """Print the decision lines at the end of a notebook and return them.
+def conclude(
+    decision: GateDecision,
+    out_dir: str | Path,
+    *,
+    fail_unless_pass: bool = False,
+    notify: Sequence[str | Mapping[str, Any]] = (),
+) -> list[str]:
+    """Print the decision lines at the end of a notebook, notify the `notify` webhooks, and return the lines.
+
+    `notify` holds target specs (URLs, `slack+URL`, mappings, or names from `$PROMPTLAB_NOTIFY_FILE`); a failed
+    delivery only warns.
 
     With `fail_unless_pass`, raise when the gate blocks or still needs approval: papermill reports any exception as
     a failed run (exit 1), so a bare `papermill` call in CI then fails on a non-passing gate. `promptlab notebook
@@ -255,6 +264,11 @@ def conclude(decision: GateDecision, out_dir: str | Path, *, fail_unless_pass: b
     }
     lines = decision_lines(decision, paths=paths)
     print("\n".join(lines))
+    if notify:
+        from promptlab.notify import gate_event, resolve_targets
+        from promptlab.notify import notify as send
+
+        send(gate_event(decision, paths={k: str(v) for k, v in paths.items()}), resolve_targets(list(notify)))
     if fail_unless_pass and decision.exit_code != 0:
         raise GateNotPassedError(f"gate decision: {decision.decision} (exit {decision.exit_code})")
     return lines

@@ -96,3 +96,20 @@ def test_comment_body_carries_the_marker_and_step_summary_appends_only_when_set(
     target.write_text("before\n")
     assert append_step_summary("## Summary", env={"GITHUB_STEP_SUMMARY": str(target)}) == target
     assert target.read_text() == "before\n## Summary\n\n"
+
+
+def test_conclude_notifies_the_decision_and_a_failed_webhook_only_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from promptlab.notebook import conclude
+    from tests.notify._receiver import serve_receiver
+
+    blocked = _decision(tmp_path, "rules:\n  - min_pass_rate: 0.99\n")
+    with serve_receiver() as hook, serve_receiver() as broken:
+        broken.default = 503
+        spec = {"url": broken.url, "retries": 0}
+        conclude(blocked, tmp_path / "compare", notify=[f"slack+{hook.url}", spec])
+    [sent] = hook.requests
+    assert sent.json["text"].startswith(":no_entry: gate block for ") and sent.json["text"].endswith(": min_pass_rate")
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].endswith("(gate.decision): gave up after 1 attempt: HTTP 503")
