@@ -41,6 +41,7 @@ from promptlab.providers import (
     ResponseCache,
     ToolCall,
     build_provider,
+    check_response,
 )
 from promptlab.runner._limit import AdaptiveLimit, backoff_delay
 from promptlab.runner._results import (
@@ -721,7 +722,7 @@ class _Engine:
                 raise ProviderError(f"{type(exc).__name__}: {exc}", kind="provider_exception") from None
             if self.limit is not None:
                 await self.limit.release(ok=True)
-            return response
+            return check_response(response)
 
     async def case(self, case: Case, repeat: int) -> CaseResult:
         row = CaseResult(case_id=case.id, repeat=repeat, segment=case.segment, tags=case.tags, vars=case.vars)
