@@ -11,6 +11,7 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     │   └── ComparabilityError     two runs cannot be compared as asked
     ├── ProviderError              a model provider failed (recorded per case, not raised by runs)
     │   └── CacheMissError         read-only response cache has no entry for a request
+    ├── RunErrorRateError          too many of a run's cases could not be evaluated (exit 4)
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
     │   └── RegistryUnavailableError  the registry store cannot be reached
@@ -29,6 +30,7 @@ __all__ = [
     "ProviderError",
     "RegistryError",
     "RegistryUnavailableError",
+    "RunErrorRateError",
     "SpecError",
     "TemplateError",
     "VerificationError",
@@ -112,3 +114,10 @@ class RegistryUnavailableError(RegistryError):
 
 class NotebookError(PromptlabError):
     """A notebook run failed or was given bad parameters."""
+
+
+class RunErrorRateError(PromptlabError):
+    """A run finished, but more of its cases than allowed could not be evaluated (provider failures, malformed
+    answers); its directory is complete and kept. The CLI exits 4, apart from bad input (2)."""
+
+    exit_code = 4

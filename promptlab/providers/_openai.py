@@ -185,7 +185,9 @@ class OpenAIProvider(BaseProvider):
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         secrets = tuple(sorted({*_url_secrets(base), *((key,) if key else ())}, key=len, reverse=True))
-        endpoint = _Endpoint(url=URL(base + "/chat/completions"), shown=shown, headers=headers, secrets=secrets)
+        url = URL(base)  # keeps a query string (`?api-version=...`) after the path, where gateways expect it
+        url = url.with_path(url.path.rstrip("/") + "/chat/completions", keep_query=True)
+        endpoint = _Endpoint(url=url, shown=shown, headers=headers, secrets=secrets)
         self._endpoints[request_base_url] = endpoint
         return endpoint
 
