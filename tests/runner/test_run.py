@@ -522,7 +522,7 @@ def test_an_html_401_echoing_the_key_leaves_no_part_of_it_in_the_run_directory(
 
     def echo_header(request: RecordedRequest) -> Fault:
         echoed = request.headers["Authorization"]
-        page = f"<html><head><title>401</title></head><body>{'.' * 150}Authorization: {echoed}</body></html>"
+        page = f"<html><head><title>401</title></head><body>{'.' * 120}Authorization: {echoed}</body></html>"
         return Fault.raw(page.encode(), status=401, content_type="text/html")
 
     fake_openai.always(None, echo_header)
