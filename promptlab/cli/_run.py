@@ -97,7 +97,11 @@ def run(
     progress: bool | None,
     max_error_rate: float,
 ) -> None:
-    """Run ARTIFACT over every case of SUITE and write the results to OUT."""
+    """Run ARTIFACT over every case of SUITE and write the results to OUT.
+
+    Exit codes: 0 done; 2 bad input; 4 done, but more rows than --max-error-rate are errors (cases that could
+    not be evaluated: provider failures after retries, malformed answers); 130 interrupted (resume with --resume).
+    """
     from promptlab.runner import run as run_suite
 
     try:

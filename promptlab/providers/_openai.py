@@ -310,8 +310,8 @@ def _clip(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 def _snippet(raw: bytes, secrets: tuple[str, ...]) -> str:
     """A short, redacted view of a body: redacted first, then cut (a cut must never expose a key's prefix)."""
-    text = raw[:SCANNED_BYTES].decode("utf-8", "replace")
-    return _clip(_redact(text, secrets)) + ("..." if len(raw) > SCANNED_BYTES else "")
+    shown = _clip(_redact(raw[:SCANNED_BYTES].decode("utf-8", "replace"), secrets))
+    return shown if len(raw) <= SCANNED_BYTES or shown.endswith("...") else shown + "..."
 
 
 def _status_error(status: int, raw: bytes, headers: Any, endpoint: _Endpoint) -> ProviderError:

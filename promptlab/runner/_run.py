@@ -98,7 +98,8 @@ class RunSummary:
     @property
     def error_rate(self) -> float:
         """Share of rows with outcome `error`: cases that could not be evaluated at all (the provider call failed
-        after its retries, the answer was malformed, the template failed). Evaluator verdicts are not errors."""
+        after its retries, the answer was malformed or too large, the template failed, the model never stopped
+        calling tools). Failed evaluations and evaluator bugs (`evaluator_error`) are not errors."""
         return self.outcomes.get("error", 0) / self.rows if self.rows else 0.0
 
     def errors_text(self) -> str:
