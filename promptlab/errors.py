@@ -12,6 +12,7 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     │   └── NotifyError            a notification target spec is wrong (deliveries themselves only warn)
     ├── ProviderError              a model provider failed (recorded per case, not raised by runs)
     │   └── CacheMissError         read-only response cache has no entry for a request
+    ├── RunErrorRateError          too many of a run's cases could not be evaluated (exit 4)
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
     │   └── RegistryUnavailableError  the registry store cannot be reached
@@ -33,6 +34,7 @@ __all__ = [
     "ProviderError",
     "RegistryError",
     "RegistryUnavailableError",
+    "RunErrorRateError",
     "SpecError",
     "TemplateError",
     "VerificationError",
@@ -126,3 +128,10 @@ class GateNotPassedError(NotebookError):
 
 class NotifyError(InputError):
     """A notification target spec is wrong (a bad URL, format or secret variable name)."""
+
+
+class RunErrorRateError(PromptlabError):
+    """A run finished, but more of its cases than allowed could not be evaluated (provider failures, malformed
+    answers); its directory is complete and kept. The CLI exits 4, apart from bad input (2)."""
+
+    exit_code = 4

@@ -1,4 +1,9 @@
-"""`promptlab run`: run an artifact over a suite and write a run directory."""
+"""`promptlab run`: run an artifact over a suite and write a run directory.
+
+Exit codes: 0 the run is complete and its error rate is within `--max-error-rate`; 2 bad input (nothing ran, or
+a directory that cannot be used); 4 the run is complete but too many cases could not be evaluated (the provider
+failed after retries, the answer was malformed): the rows are kept, fix the cause and rerun; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, cast
 import click
 import yaml
 
+from promptlab.errors import RunErrorRateError
 from promptlab.providers import CACHE_MODES, CacheMode
 
 
@@ -66,6 +72,14 @@ def _provider_option(value: str | None) -> Any:
     help="Baseline run directory (for relative evaluators such as a verbosity ratio).",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.option(
+    "--max-error-rate",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="Exit 4 when a larger share of rows are errors (cases that could not be evaluated at all: provider "
+    "failures after retries, malformed answers). Failed evaluations are not errors.",
+)
 def run(
     artifact: str,
     suite: str,
@@ -81,8 +95,13 @@ def run(
     resume: bool,
     baseline_run: str | None,
     progress: bool | None,
+    max_error_rate: float,
 ) -> None:
-    """Run ARTIFACT over every case of SUITE and write the results to OUT."""
+    """Run ARTIFACT over every case of SUITE and write the results to OUT.
+
+    Exit codes: 0 done; 2 bad input; 4 done, but more rows than --max-error-rate are errors (cases that could
+    not be evaluated: provider failures after retries, malformed answers); 130 interrupted (resume with --resume).
+    """
     from promptlab.runner import run as run_suite
 
     try:
@@ -108,3 +127,10 @@ def run(
         )
         sys.exit(130)
     click.echo(f"Run complete: {summary.text()}")
+    if summary.error_rate > max_error_rate:
+        raise RunErrorRateError(
+            f"{summary.errors_text()}: error rate {summary.error_rate:.1%} exceeds --max-error-rate "
+            f"{max_error_rate:.1%}; the rows are kept in {out}"
+        )
+    if summary.outcomes.get("error"):
+        click.echo(f"warning: {summary.errors_text()}", err=True)

@@ -1,6 +1,6 @@
 """Model providers: OpenAI-compatible HTTP, Python callables, and the response cache in front of them."""
 
-from promptlab.providers._base import BaseProvider, ChatRequest, ChatResponse, Provider, ToolCall, Usage
+from promptlab.providers._base import BaseProvider, ChatRequest, ChatResponse, Provider, ToolCall, Usage, check_response
 from promptlab.providers._cache import CACHE_MODES, CachedProvider, CacheMode, ResponseCache
 from promptlab.providers._openai import OpenAIProvider, parse_retry_after
 from promptlab.providers._python import PythonProvider, load_callable
@@ -20,6 +20,7 @@ __all__ = [
     "ToolCall",
     "Usage",
     "build_provider",
+    "check_response",
     "load_callable",
     "parse_retry_after",
     "provider_spec",

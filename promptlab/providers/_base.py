@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from promptlab._util.canonical import content_hash
 from promptlab._util.spec import Pluggable
+from promptlab.errors import ProviderError
 
-__all__ = ["BaseProvider", "ChatRequest", "ChatResponse", "Provider", "ToolCall", "Usage"]
+__all__ = ["BaseProvider", "ChatRequest", "ChatResponse", "Provider", "ToolCall", "Usage", "check_response"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +86,55 @@ class ChatResponse:
     """True when served from the response cache (exclude from latency and cost figures)."""
     model: str | None = None
     """The model name the provider reports having used."""
+
+
+def _token_count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def check_response(response: object, *, source: str = "provider") -> ChatResponse:
+    """Return `response` if every field has the type a `ChatResponse` promises, else raise `ProviderError`.
+
+    The runner calls this on every answer (from any provider or the cache), so a custom provider or a corrupt
+    cache entry that puts a dict in `text`, a number in a tool call's arguments or a negative token count becomes
+    that case's `malformed_response` error instead of a crash or a negative cost.
+    """
+    problem: str | None = None
+    if not isinstance(response, ChatResponse):
+        problem = f"returned {type(response).__name__}, expected a ChatResponse"
+    elif response.text is not None and not isinstance(response.text, str):
+        problem = f"text is {type(response.text).__name__}, expected a string or None"
+    elif not isinstance(response.tool_calls, list):
+        problem = f"tool_calls is {type(response.tool_calls).__name__}, expected a list"
+    elif not isinstance(response.usage, Usage):
+        problem = f"usage is {type(response.usage).__name__}, expected Usage"
+    elif not (_token_count(response.usage.input_tokens) and _token_count(response.usage.output_tokens)):
+        problem = (
+            f"token counts must be non-negative integers, got input {response.usage.input_tokens!r} "
+            f"and output {response.usage.output_tokens!r}"
+        )
+    elif not (
+        type(response.latency_s) in (int, float) and math.isfinite(response.latency_s) and response.latency_s >= 0
+    ):
+        problem = f"latency_s is {response.latency_s!r}, expected a non-negative number"
+    elif response.finish_reason is not None and not isinstance(response.finish_reason, str):
+        problem = f"finish_reason is {type(response.finish_reason).__name__}, expected a string or None"
+    elif response.model is not None and not isinstance(response.model, str):
+        problem = f"model is {type(response.model).__name__}, expected a string or None"
+    else:
+        for i, call in enumerate(response.tool_calls):
+            if not isinstance(call, ToolCall):
+                problem = f"tool_calls[{i}] is {type(call).__name__}, expected a ToolCall"
+            elif not (isinstance(call.id, str) and isinstance(call.name, str) and call.name):
+                problem = f"tool_calls[{i}]: id and name must be strings (name non-empty)"
+            elif not isinstance(call.arguments, str):
+                problem = f"tool_calls[{i}].arguments is {type(call.arguments).__name__}, expected a JSON string"
+            if problem is not None:
+                break
+    if problem is not None:
+        raise ProviderError(f"malformed response from {source}: {problem}", kind="malformed_response")
+    assert isinstance(response, ChatResponse)
+    return response
 
 
 @runtime_checkable

@@ -53,8 +53,8 @@ import orjson
 
 from promptlab._util.canonical import canonical_json
 from promptlab._util.files import atomic_write
-from promptlab.errors import CacheMissError, FileFormatError, InputError
-from promptlab.providers._base import ChatRequest, ChatResponse, Provider, ToolCall, Usage
+from promptlab.errors import CacheMissError, FileFormatError, InputError, ProviderError
+from promptlab.providers._base import ChatRequest, ChatResponse, Provider, ToolCall, Usage, check_response
 
 __all__ = ["CACHE_MODES", "CacheMode", "CachedProvider", "ResponseCache"]
 
@@ -78,19 +78,29 @@ def response_to_data(response: ChatResponse) -> dict[str, Any]:
 
 
 def response_from_data(data: dict[str, Any]) -> ChatResponse:
-    """Rebuild a cached response (marked `cached=True`)."""
-    usage = data.get("usage") or {}
-    return ChatResponse(
-        text=data.get("text"),
-        tool_calls=[
-            ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for c in data.get("tool_calls") or ()
-        ],
-        usage=Usage(input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0)),
-        latency_s=float(data.get("latency_s") or 0.0),
-        finish_reason=data.get("finish_reason"),
-        cached=True,
-        model=data.get("model"),
-    )
+    """Rebuild a cached response (marked `cached=True`).
+
+    Raises:
+        ProviderError: (`malformed_response`) the entry is not a response of the documented shape and types.
+    """
+    try:
+        usage = data.get("usage") or {}
+        response = ChatResponse(
+            text=data.get("text"),
+            tool_calls=[
+                ToolCall(id=c["id"], name=c["name"], arguments=c["arguments"]) for c in data.get("tool_calls") or ()
+            ],
+            usage=Usage(input_tokens=usage.get("input_tokens", 0), output_tokens=usage.get("output_tokens", 0)),
+            latency_s=float(data.get("latency_s") or 0.0),
+            finish_reason=data.get("finish_reason"),
+            cached=True,
+            model=data.get("model"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ProviderError(
+            f"malformed response from the response cache: {type(exc).__name__}: {exc}", kind="malformed_response"
+        ) from None
+    return check_response(response, source="the response cache")
 
 
 class ResponseCache:
@@ -250,7 +260,8 @@ class CachedProvider:
                 f"no cached response for {case} (sample {request.sample}, key {key[:19]}...) in read-only cache "
                 f"{self.cache.directory}; record it with --cache-mode read-write"
             )
-        response = await self.provider.complete(request)
+        # Checked before recording, so a malformed answer is never replayed as if it were good.
+        response = check_response(await self.provider.complete(request))
         self.cache.put(request, response, key=key)
         return response
 

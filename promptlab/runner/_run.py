@@ -41,6 +41,7 @@ from promptlab.providers import (
     ResponseCache,
     ToolCall,
     build_provider,
+    check_response,
 )
 from promptlab.runner._limit import AdaptiveLimit, backoff_delay
 from promptlab.runner._results import (
@@ -93,6 +94,19 @@ class RunSummary:
     def pass_rate(self) -> float:
         """Share of rows with outcome `pass`."""
         return self.outcomes.get("pass", 0) / self.rows if self.rows else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """Share of rows with outcome `error`: cases that could not be evaluated at all (the provider call failed
+        after its retries, the answer was malformed or too large, the template failed, the model never stopped
+        calling tools). Failed evaluations and evaluator bugs (`evaluator_error`) are not errors."""
+        return self.outcomes.get("error", 0) / self.rows if self.rows else 0.0
+
+    def errors_text(self) -> str:
+        """One line: error rows by kind, e.g. `2 of 20 rows are errors (connection_error 1, timeout 1)`."""
+        errors = self.outcomes.get("error", 0)
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.error_kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+        return f"{errors} of {self.rows} rows are errors" + (f" ({kinds})" if kinds else "")
 
     def frame(self) -> Any:
         """The run's results as a DataFrame (see `load_run`)."""
@@ -333,8 +347,9 @@ async def arun(
         if existed:
             _write_manifest(out_dir, manifest)
         else:
-            _write_run_dir(out_dir, manifest, art, cases)
+            out_dir.mkdir(parents=True, exist_ok=True)
             held.enter_context(_exclusive(out_dir))
+            _prepare_run_dir(out_dir, manifest, art, cases)
         expected = len(cases) * repeats
         resumed = counts.rows
         writer = ResultsWriter(out_dir / RESULTS)
@@ -466,7 +481,7 @@ def _kept_rows(out: Path, manifest: RunManifest, *, resume: bool) -> tuple[RunMa
     """Check `out` can hold this run: new and empty, or (resume) a run of the same artifact, cases, evaluators and
     repeats. Return the manifest to write (keeping a resumed run's id and start) and the rows already there."""
     if not (out / MANIFEST).exists():
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if out.exists() and not _unstarted(out):
             raise InputError(f"{out}: exists and is not an empty directory (expected a new run directory)")
         return manifest, []
     if not resume:
@@ -487,14 +502,41 @@ def _kept_rows(out: Path, manifest: RunManifest, *, resume: bool) -> tuple[RunMa
     return manifest.model_copy(update={"run_id": old.run_id, "started_at": old.started_at}), rows
 
 
-def _write_run_dir(out: Path, manifest: RunManifest, artifact: PromptArtifact, cases: Sequence[Case]) -> None:
-    """Create the run directory: the artifact and cases exactly as run, an empty results file, the manifest."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ARTIFACT).write_bytes(orjson.dumps(artifact.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
-    with (out / CASES).open("wb") as fh:
-        for case in cases:
-            fh.write(orjson.dumps(case.model_dump(mode="json")) + b"\n")
-    (out / RESULTS).touch()
+def _unstarted(out: Path) -> bool:
+    """True for an empty directory, or for what a run killed before writing `run.json` leaves behind.
+
+    The manifest is written last, and rows are appended only after it, so a directory without `run.json` that
+    holds nothing but our own files (the artifact, the cases, an empty results file, atomic-write temporaries)
+    has no result to lose and nothing of another run to mix in: it is rewritten from scratch.
+    """
+    if not out.is_dir():
+        return False
+    ours = {ARTIFACT, CASES, RESULTS}
+    temporaries = tuple(f".{name}." for name in (*ours, MANIFEST))
+    for entry in out.iterdir():
+        name = entry.name
+        if not entry.is_file() or entry.is_symlink():
+            return False
+        if name == RESULTS and entry.stat().st_size > 0:
+            return False
+        if name not in ours and not (name.startswith(temporaries) and name.endswith(".tmp")):
+            return False
+    return True
+
+
+def _prepare_run_dir(out: Path, manifest: RunManifest, artifact: PromptArtifact, cases: Sequence[Case]) -> None:
+    """Fill a new run directory (its results file already created and locked by the caller).
+
+    The manifest goes last: until it exists the directory counts as unstarted (see `_unstarted`), so a kill at
+    any point before leaves a directory the next `run` (with or without `--resume`) simply starts over in.
+    """
+    if (out / MANIFEST).exists() or not _unstarted(out):  # another process got here between our check and lock
+        raise InputError(f"{out}: exists and is not an empty directory (expected a new run directory)")
+    for entry in out.iterdir():
+        if entry.name.endswith(".tmp"):
+            entry.unlink(missing_ok=True)
+    atomic_write(out / ARTIFACT, orjson.dumps(artifact.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
+    atomic_write(out / CASES, b"".join(orjson.dumps(case.model_dump(mode="json")) + b"\n" for case in cases))
     _write_manifest(out, manifest)
 
 
@@ -721,7 +763,7 @@ class _Engine:
                 raise ProviderError(f"{type(exc).__name__}: {exc}", kind="provider_exception") from None
             if self.limit is not None:
                 await self.limit.release(ok=True)
-            return response
+            return check_response(response)
 
     async def case(self, case: Case, repeat: int) -> CaseResult:
         row = CaseResult(case_id=case.id, repeat=repeat, segment=case.segment, tags=case.tags, vars=case.vars)

@@ -36,6 +36,8 @@ def answer_tool_call(case: Case, call: ToolCall) -> ToolAnswer:
     with `error` fails the call with that text; a call nothing matches fails with an explanation, as a real tool
     would reject an unknown request, so the model sees the failure and the row records it.
     """
+    if not isinstance(call.arguments, str):  # the runner checks responses; this guards direct callers
+        return _failure(f"arguments for tool '{call.name}' must be a JSON text, got {type(call.arguments).__name__}")
     try:
         arguments = orjson.loads(call.arguments) if call.arguments.strip() else {}
     except orjson.JSONDecodeError:

@@ -65,11 +65,14 @@ class Fault:
     """A failure: an HTTP error status, a dropped connection, a truncated or malformed body."""
 
     kind: str
-    """`status`, `drop`, `truncate` or `malformed`."""
+    """`status`, `drop`, `truncate`, `malformed` or `raw`."""
     status: int = 200
     retry_after: str | None = None
     body: bytes = b""
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers (`raw` only), e.g. `Content-Encoding: gzip` for a pre-compressed body."""
+    content_type: str = "application/json"
 
     @classmethod
     def http(
@@ -95,6 +98,18 @@ class Fault:
         """Answer 200 with a body that is not valid JSON (or, given valid JSON, not a completion)."""
         return cls(kind="malformed", status=200, body=body)
 
+    @classmethod
+    def raw(
+        cls,
+        body: bytes,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Fault:
+        """Answer exactly `body` with `status`, `content_type` and `headers` (sent as is: no compression added)."""
+        return cls(kind="raw", status=status, body=body, headers=dict(headers or {}), content_type=content_type)
+
 
 Action = Reply | Fault | Callable[["RecordedRequest"], "Reply | Fault"]
 Match = str | Callable[["RecordedRequest"], bool] | None
@@ -115,7 +130,7 @@ class RecordedRequest:
     answered_at: float | None = None
     """`time.monotonic()` when the answer (or fault) was sent."""
     action: str = ""
-    """What the server did: `reply`, `tool_calls`, `status 429`, `drop`, `truncate`, `malformed`."""
+    """What the server did: `reply`, `tool_calls`, `status 429`, `drop`, `truncate`, `malformed`, `raw`."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -271,6 +286,10 @@ class FakeOpenAI:
             )
         if action.kind == "malformed":
             return web.Response(status=action.status, body=action.body, content_type="application/json")
+        if action.kind == "raw":
+            return web.Response(
+                status=action.status, body=action.body, content_type=action.content_type, headers=action.headers
+            )
         transport = http.transport
         if action.kind == "truncate" and transport is not None:
             transport.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"cho')

@@ -1,14 +1,16 @@
-"""`promptlab run`: the summary paragraph, and one-line errors with exit code 2 for bad provider set-ups."""
+"""`promptlab run`: the summary paragraph, one-line errors with exit code 2 for bad provider set-ups, and exit code 4
+when too many cases could not be evaluated."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from promptlab.runner import RunDir
-from tests._support.fake_openai import FakeOpenAI, fake_openai
+from tests._support.fake_openai import FakeOpenAI, Fault, fake_openai
 from tests.conftest import CliResult
 from tests.runner._project import Project, simple_cases, write_project
 
@@ -118,3 +120,47 @@ def test_resume_into_a_different_run_is_exit_2(
     assert run_cli(*args(proj, "--provider", provider)).code == 0
     line = one_error_line(run_cli(*args(proj, "--provider", provider, "--repeats", "3", "--resume")))
     assert "cannot resume: the run's repeats is 1 but this run's is 3" in line
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_a_run_where_every_call_failed_exits_4_with_errors_by_kind(
+    run_cli: Callable[..., CliResult], proj: Project
+) -> None:
+    provider = f"{{openai: {{base_url: 'http://127.0.0.1:{closed_port()}/v1'}}}}"
+    result = run_cli(*args(proj, "--provider", provider, "--retries", "0", "--cache-mode", "off", "--no-progress"))
+    assert result.code == 4, result
+    assert result.out.startswith("Run complete: 4 rows written") and "Traceback" not in result.err
+    (line,) = result.err.strip().splitlines()
+    assert line == (
+        "error: 4 of 4 rows are errors (connection_error 4): error rate 100.0% exceeds --max-error-rate 0.0%; "
+        f"the rows are kept in {proj.out()}"
+    )
+    assert len(RunDir.open(proj.out()).rows()) == 4
+
+
+def test_errors_within_max_error_rate_exit_0_and_are_summarised_by_kind(
+    run_cli: Callable[..., CliResult], proj: Project, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.always("c02", Fault.malformed(b'{"choices": [{"message": {"content": 42}}]}'))
+    provider = f"{{openai: {{base_url: '{fake_openai.base_url}'}}}}"
+    common = ("--provider", provider, "--retries", "0", "--cache-mode", "off", "--no-progress")
+    result = run_cli(*args(proj, *common, "--max-error-rate", "0.5"))
+    assert result.code == 0, result
+    assert result.err.strip() == "warning: 1 of 4 rows are errors (malformed_response 1)"
+    strict = run_cli(*args(proj, *common, "--resume"))  # the default, 0, allows none
+    assert strict.code == 4 and "1 of 4 rows are errors (malformed_response 1): error rate 25.0%" in strict.err
+
+
+def test_failed_evaluations_are_not_errors_for_the_exit_code(
+    run_cli: Callable[..., CliResult], proj: Project, fake_openai: FakeOpenAI
+) -> None:
+    provider = f"{{openai: {{base_url: '{fake_openai.base_url}'}}}}"
+    result = run_cli(*args(proj, "--provider", provider, "--cache-mode", "off"))
+    assert result.code == 0 and "pass rate 50.0% (2 pass, 2 fail" in result.out and result.err == ""

@@ -204,3 +204,81 @@ def test_a_run_directory_being_written_by_another_process_is_refused(
             run(p.artifact, p.suite, p.out(), provider=provider_for, resume=True, **FAST)
     assert (p.out() / "results.jsonl").read_bytes() == torn  # the other writer's half line was left alone
     assert run(p.artifact, p.suite, p.out(), provider=provider_for, resume=True, **FAST).rows == 6
+
+
+def killed_before_the_manifest(out: Path, stage: str) -> None:
+    """Leave `out` as a run killed at `stage` of creating its directory, before `run.json` was written.
+
+    Built from a real run directory, cut back to what each earlier write had produced (the old code wrote the
+    artifact, the cases, an empty results file, then the manifest; writes in progress leave torn files or
+    atomic-write temporaries).
+    """
+    artifact, cases = (out / "artifact.json").read_bytes(), (out / "cases.jsonl").read_bytes()
+    for path in out.iterdir():
+        path.unlink()
+    if stage == "empty-dir":
+        return
+    if stage == "torn-artifact":
+        (out / "artifact.json").write_bytes(artifact[: len(artifact) // 2])
+        return
+    (out / "artifact.json").write_bytes(artifact)
+    if stage == "torn-cases":
+        (out / "cases.jsonl").write_bytes(cases[: len(cases) // 3])
+        return
+    (out / "cases.jsonl").write_bytes(cases)
+    (out / "results.jsonl").touch()
+    if stage == "manifest-temporary":
+        (out / ".run.json.k3j2h1.tmp").write_bytes(b'{"format_version": 1, "run_')
+
+
+KILL_STAGES = ["empty-dir", "torn-artifact", "torn-cases", "before-manifest", "manifest-temporary"]
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "plain-rerun"])
+@pytest.mark.parametrize("stage", KILL_STAGES)
+def test_a_run_killed_before_run_json_exists_starts_over_in_the_same_directory(
+    project: Callable[..., Project], provider_for: dict[str, Any], fake_openai: FakeOpenAI, stage: str, resume: bool
+) -> None:
+    p = project()
+    run(p.artifact, p.suite, p.out(), provider=provider_for, **FAST)
+    expected = {name: (p.out() / name).read_bytes() for name in ("artifact.json", "cases.jsonl")}
+    killed_before_the_manifest(p.out(), stage)
+    summary = run(p.artifact, p.suite, p.out(), provider=provider_for, resume=resume, **FAST)
+    assert (summary.rows, summary.resumed) == (6, 0)
+    assert sorted(f.name for f in p.out().iterdir()) == ["artifact.json", "cases.jsonl", "results.jsonl", "run.json"]
+    assert {name: (p.out() / name).read_bytes() for name in expected} == expected
+    assert RunDir.open(p.out()).manifest.status == "complete" and len(read_results(p.out() / "results.jsonl")) == 6
+
+
+@pytest.mark.parametrize("resume", [True, False], ids=["resume", "plain-rerun"])
+@pytest.mark.parametrize("extra", ["rows-without-manifest", "foreign-file", "subdirectory"])
+def test_a_directory_without_run_json_that_holds_anything_else_is_refused_untouched(
+    project: Callable[..., Project], provider_for: dict[str, Any], fake_openai: FakeOpenAI, extra: str, resume: bool
+) -> None:
+    p = project()
+    run(p.artifact, p.suite, p.out(), provider=provider_for, **FAST)
+    killed_before_the_manifest(p.out(), "before-manifest")
+    if extra == "rows-without-manifest":  # never written by promptlab: results are never thrown away
+        (p.out() / "results.jsonl").write_bytes(b'{"case_id": "c00"}\n')
+    elif extra == "foreign-file":
+        (p.out() / "notes.txt").write_text("mine")
+    else:
+        (p.out() / "data").mkdir()
+    before = {path.name: path.read_bytes() for path in p.out().iterdir() if path.is_file()}
+    with pytest.raises(InputError, match="exists and is not an empty directory"):
+        run(p.artifact, p.suite, p.out(), provider=provider_for, resume=resume, **FAST)
+    assert {path.name: path.read_bytes() for path in p.out().iterdir() if path.is_file()} == before
+
+
+def test_a_half_created_run_directory_locked_by_its_creator_is_refused(
+    project: Callable[..., Project], provider_for: dict[str, Any], fake_openai: FakeOpenAI
+) -> None:
+    p = project()
+    run(p.artifact, p.suite, p.out(), provider=provider_for, **FAST)
+    killed_before_the_manifest(p.out(), "before-manifest")
+    calls = fake_openai.count()
+    with (p.out() / "results.jsonl").open("ab") as creator:  # a live process still creating the directory
+        fcntl.flock(creator.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(InputError, match="another promptlab run is writing to this directory"):
+            run(p.artifact, p.suite, p.out(), provider=provider_for, **FAST)
+    assert not (p.out() / "run.json").exists() and fake_openai.count() == calls

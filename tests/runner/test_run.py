@@ -412,3 +412,137 @@ def test_build_request_gives_the_cache_keys_a_run_records(
         for sample in (0, 1):
             request = build_request(artifact, artifact.render(case["vars"]), sample=sample, case_id=case["id"])
             assert request.cache_key() in cache
+
+
+# -- hostile provider answers --------------------------------------------------------------------------------------
+
+
+def completion_body(message: Any, *, usage: Any = None) -> bytes:
+    body: dict[str, Any] = {"model": "m", "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    body["usage"] = {"prompt_tokens": 3, "completion_tokens": 2} if usage is None else usage
+    return orjson.dumps(body)
+
+
+def tool_call(function: Any) -> dict[str, Any]:
+    call = {"id": "t1", "type": "function", "function": function}
+    return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+
+# One malformed answer per case: each must end as that case's own malformed_response row.
+HOSTILE_BODIES: dict[str, bytes] = {
+    "args-object": completion_body(tool_call({"name": "lookup_order", "arguments": {"order_id": "42"}})),
+    "args-number": completion_body(tool_call({"name": "lookup_order", "arguments": 42})),
+    "no-tool-name": completion_body(tool_call({"arguments": "{}"})),
+    "tool-calls-dict": completion_body({"role": "assistant", "content": None, "tool_calls": {"a": 1}}),
+    "content-number": completion_body({"role": "assistant", "content": 42}),
+    "content-dict": completion_body({"role": "assistant", "content": {"text": "apple"}}),
+    "message-string": completion_body("apple"),
+    "no-choices": orjson.dumps({"model": "m"}),
+    "empty-choices": orjson.dumps({"choices": []}),
+    "negative-usage": completion_body({"role": "assistant", "content": "apple"}, usage={"prompt_tokens": -(9**9)}),
+    "bool-usage": completion_body({"role": "assistant", "content": "apple"}, usage={"completion_tokens": True}),
+    "string-usage": completion_body({"role": "assistant", "content": "apple"}, usage={"prompt_tokens": "7"}),
+    "not-json": b"<html>502 Bad Gateway</html>",
+    "json-list": b"[]",
+}
+
+
+def test_the_runner_survives_anything_a_provider_returns(
+    project: Callable[..., Project], provider_for: dict[str, Any], fake_openai: FakeOpenAI
+) -> None:
+    good = [{"id": f"good-{i}", "vars": {"text": f"good {i} apple" if i % 2 else f"good {i} pear"}} for i in range(4)]
+    hostile = [{"id": name, "vars": {"text": f"hostile {name}"}} for name in HOSTILE_BODIES]
+    for name, body in HOSTILE_BODIES.items():
+        fake_openai.always(lambda r, name=name: r.user_text == f"hostile {name}", Fault.malformed(body))
+    p = project(good + hostile, tools=True)
+    summary = run(p.artifact, p.suite, p.out(), provider=provider_for, concurrency=4, max_retries=1, **FAST)
+    rows = rows_by_case(p.out())
+    assert summary.rows == len(rows) == len(good) + len(hostile)
+    for name in HOSTILE_BODIES:
+        row = rows[name]
+        assert (row["outcome"], row["error"]["kind"]) == ("error", "malformed_response"), (name, row["error"])
+        assert row["evaluations"] == {} and row["cost_usd"] == 0 and row["input_tokens"] >= 0
+    assert {rows[c["id"]]["outcome"] for c in good} == {"pass", "fail"}
+    assert [rows[f"good-{i}"]["outcome"] for i in range(4)] == ["fail", "pass", "fail", "pass"]
+    assert summary.error_kinds == {"malformed_response": len(HOSTILE_BODIES)}
+
+
+def test_a_python_provider_answer_of_the_wrong_types_is_malformed_not_a_crash(
+    project: Callable[..., Project], tmp_path: Path
+) -> None:
+    (tmp_path / "hostile_model.py").write_text(
+        "from promptlab.providers import ChatResponse, ToolCall, Usage\n"
+        "def respond(request):\n"
+        "    text = request.messages[-1]['content']\n"
+        "    if 'dict' in text:\n"
+        "        return ChatResponse(text={'a': 1})\n"
+        "    if 'args' in text:\n"
+        "        return ChatResponse(text=None, tool_calls=[ToolCall(id='1', name='lookup_order', arguments={})])\n"
+        "    if 'negative' in text:\n"
+        "        return ChatResponse(text='apple', usage=Usage(input_tokens=-10**9, output_tokens=1))\n"
+        "    return ChatResponse(text='apple')\n"
+    )
+    cases = [{"id": name, "vars": {"text": name}} for name in ("dict", "args", "negative", "fine")]
+    p = project(cases, tools=True)
+    provider = f"python:{tmp_path / 'hostile_model.py'}:respond"
+    run(p.artifact, p.suite, p.out(), provider=provider, cache_dir=tmp_path / "cache", **FAST)
+    rows = rows_by_case(p.out())
+    for name in ("dict", "args", "negative"):
+        assert rows[name]["error"]["kind"] == "malformed_response", rows[name]
+        assert rows[name]["cost_usd"] == 0
+    assert rows["fine"]["outcome"] == "pass"
+    # Nothing malformed was recorded in the cache, so a replay cannot serve it as a good answer.
+    assert len(ResponseCache(tmp_path / "cache")) == 1
+
+
+def test_a_negative_token_count_never_gives_a_negative_cost(
+    project: Callable[..., Project], provider_for: dict[str, Any], fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.always(None, Reply(content="apple", prompt_tokens=-1_000_000, completion_tokens=-5))
+    p = project(simple_cases(3))
+    summary = run(p.artifact, p.suite, p.out(), provider=provider_for, max_retries=0, **FAST)
+    assert summary.error_kinds == {"malformed_response": 3}
+    assert all(r["cost_usd"] == 0 and r["input_tokens"] == 0 for r in RunDir.open(p.out()).rows())
+
+
+SECRET_KEY = "sk-proj-Q7rT2vX9kLmN4pZs8WcY1bHd6FjG3aEu"
+
+
+def run_dir_bytes(out: Path) -> list[tuple[Path, bytes]]:
+    return [(path, path.read_bytes()) for path in sorted(out.rglob("*")) if path.is_file()]
+
+
+def test_an_html_401_echoing_the_key_leaves_no_part_of_it_in_the_run_directory(
+    project: Callable[..., Project],
+    provider_for: dict[str, Any],
+    fake_openai: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+
+    def echo_header(request: RecordedRequest) -> Fault:
+        echoed = request.headers["Authorization"]
+        page = f"<html><head><title>401</title></head><body>{'.' * 120}Authorization: {echoed}</body></html>"
+        return Fault.raw(page.encode(), status=401, content_type="text/html")
+
+    fake_openai.always(None, echo_header)
+    p = project(simple_cases(2))
+    run(p.artifact, p.suite, p.out(), provider=provider_for, **FAST)
+    assert {r["error"]["kind"] for r in RunDir.open(p.out()).rows()} == {"auth_error"}
+    fragments = {SECRET_KEY[i : i + 8].encode() for i in range(len(SECRET_KEY) - 7)}
+    for path, data in run_dir_bytes(p.out()):
+        assert not [f for f in fragments if f in data], path
+
+
+def test_a_password_in_base_url_is_absent_from_every_file_of_the_run(
+    project: Callable[..., Project], fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    base = fake_openai.base_url.replace("http://", "http://alice:pw-hunter2-xyz@") + "?api-key=qs-token-abc"
+    fake_openai.always("c01", Fault.http(503, message="auth alice:pw-hunter2-xyz qs-token-abc"))
+    p = project(simple_cases(2))
+    run(p.artifact, p.suite, p.out(), provider={"openai": {"base_url": base}}, max_retries=0, **FAST)
+    rows = rows_by_case(p.out())
+    assert rows["c00"]["outcome"] == "pass" and rows["c01"]["error"]["kind"] == "server_error"
+    assert RunDir.open(p.out()).manifest.provider == {"openai": {"base_url": fake_openai.base_url + "?api-key=***"}}
+    for path, data in run_dir_bytes(p.out()):
+        assert b"hunter2" not in data and b"qs-token" not in data and b"alice" not in data, path
