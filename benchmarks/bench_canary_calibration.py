@@ -43,12 +43,16 @@ class Run:
 
 
 def simulate(
-    rng: np.random.Generator, criteria: RollbackCriteria, *, lift: dict[str, float] | None = None
+    rng: np.random.Generator,
+    criteria: RollbackCriteria,
+    *,
+    lift: dict[str, float] | None = None,
+    max_candidate: int = MAX_CANDIDATE,
 ) -> Run:
     """Simulate one rollout stage and check it every CHECK_EVERY candidate requests; `lift` multiplies candidate
     rates per outcome kind."""
     lift = lift or {}
-    users = int(MAX_CANDIDATE / CANDIDATE_SHARE / 4 * 1.15)
+    users = int(max_candidate / CANDIDATE_SHARE / 4 * 1.15)
     per_user = 1 + rng.poisson(3, users)
     is_cand = rng.random(users) < CANDIDATE_SHARE
     user_of = np.repeat(np.arange(users), per_user)
@@ -64,7 +68,7 @@ def simulate(
     user_lat = rng.normal(0.0, 0.2, users)
     latency = LATENCY_MEDIAN_MS * np.exp(user_lat[user_of] + rng.normal(0.0, 0.4, n))
     cand_pos = np.flatnonzero(cand_req)
-    for k in range(CHECK_EVERY, min(MAX_CANDIDATE, cand_pos.size) + 1, CHECK_EVERY):
+    for k in range(CHECK_EVERY, min(max_candidate, cand_pos.size) + 1, CHECK_EVERY):
         end = cand_pos[k - 1] + 1
         cohorts = []
         for mask in (cand_req[:end], ~cand_req[:end]):

@@ -18,7 +18,7 @@ from promptlab.errors import RegistryError
 from promptlab.gate import RollbackCriteria
 from promptlab.registry._audit import append_audit
 from promptlab.registry._labels import label_state, need_reason, require_published, set_label
-from promptlab.registry._outcomes import cohort_stats
+from promptlab.registry._outcomes import clock_skew, cohort_stats
 from promptlab.registry._schema import outcomes, requests, rollouts
 from promptlab.registry._state import LIVE_STATUSES, RolloutState
 from promptlab.registry._store import Writer
@@ -447,6 +447,7 @@ def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
     until = None if ro.status == "active" else ro.updated_at
     with reg._store.read() as conn:
         cand, ctrl = cohort_stats(conn, ro, since=ro.stage_started_at, until=until)
+        skew = clock_skew(conn, ro, since=ro.stage_started_at, until=until)
     return analyze_canary(
         candidate=cand,
         control=ctrl,
@@ -455,6 +456,7 @@ def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
         elapsed_s=(until if until is not None else reg._clock()) - ro.stage_started_at,
         min_duration_s=stage.min_duration,
         min_requests=stage.min_requests,
+        skew=skew,
     )
 
 

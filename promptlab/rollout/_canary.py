@@ -292,7 +292,7 @@ def _more_needed(cand: UnitSums, ctrl: UnitSums, *, diff: float, margin: float, 
         return None
     pooled = (cand.y + ctrl.y) / (cand.n + ctrl.n)
     # Rule-of-three floor: with no events yet the spread is unknown, not zero.
-    floor_rate = max(pooled, 3.0 / (cand.n + ctrl.n))
+    floor_rate = min(max(pooled, 3.0 / (cand.n + ctrl.n)), 0.5)
     floor = floor_rate * (1 - floor_rate) * (1 / cand.n + 1 / ctrl.n)
     variance = max(cand.variance(r1) + ctrl.variance(r0), floor)
 

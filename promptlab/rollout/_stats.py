@@ -165,6 +165,8 @@ def confidence_sequence_halfwidth(variance: float, tau: float, alpha: float) -> 
     """Half-width of the two-sided normal-mixture confidence sequence (Robbins) at error rate `alpha`."""
     if not math.isfinite(variance):
         return math.inf
+    if variance <= 0.0:
+        return 0.0
     s = variance + tau * tau
     return math.sqrt(variance * s / (tau * tau) * (2.0 * math.log(1.0 / alpha) + math.log(s / variance)))
 
