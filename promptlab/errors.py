@@ -13,7 +13,8 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     │   └── CacheMissError         read-only response cache has no entry for a request
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
-    │   └── RegistryUnavailableError  the registry store cannot be reached
+    │   ├── RegistryUnavailableError  the registry store cannot be reached
+    │   └── ConcurrentChangeError  another writer changed a rollout between a decision and its write
     └── NotebookError              a notebook run failed or got bad parameters
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 __all__ = [
     "CacheMissError",
     "ComparabilityError",
+    "ConcurrentChangeError",
     "FileFormatError",
     "InputError",
     "NotebookError",
@@ -108,6 +110,10 @@ class RegistryUnavailableError(RegistryError):
     """The registry's store cannot be reached."""
 
     exit_code = 1
+
+
+class ConcurrentChangeError(RegistryError):
+    """Another writer changed a rollout between the decision (a canary check, an advance) and its write."""
 
 
 class NotebookError(PromptlabError):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from promptlab.errors import RegistryError
+from promptlab.errors import ConcurrentChangeError, RegistryError
 from promptlab.gate import RollbackCriteria
 from promptlab.registry._audit import append_audit
 from promptlab.registry._labels import label_state, need_reason, require_published, set_label
@@ -103,7 +103,9 @@ def _guard(conn: Connection, ro: RolloutState, *, statuses: tuple[str, ...] = ("
     cur = live_rollout(conn, ro.name, ro.label)
     if cur is None or cur.id != ro.id or cur.stage != ro.stage or cur.status not in statuses:
         now = f"{cur.status} at stage '{cur.current_stage.name}'" if cur else "no longer live"
-        raise RegistryError(f"rollout #{ro.id} of {ro.name} changed meanwhile (now {now}); check its status again")
+        raise ConcurrentChangeError(
+            f"rollout #{ro.id} of {ro.name} changed meanwhile (now {now}); check its status again"
+        )
     return cur
 
 
