@@ -2,10 +2,10 @@
 
 Traffic is simulated with sticky users: each user makes several requests (1 + Poisson(3)), keeps their cohort
 (10% of users see the candidate, as in a `percent: 10` stage), and has their own propensity for every outcome
-(a user-level random effect: Beta-distributed around the cohort's rate) and their own latency level. The analysis runs every 100 candidate
-requests up to 3,000 through `analyze_canary`, the function `promptlab canary check` calls, fed per-user
-`CohortStats` exactly as the registry's store builds them (`cohort_stats`), under the rollback criteria of
-examples/support-triage/gate-policy.yaml. The store itself is not in the loop (400 runs x 30 checks through
+(a user-level random effect: Beta-distributed around the cohort's rate) and their own latency level. The
+analysis runs every 100 candidate requests up to 3,000 through `analyze_canary`, the function `promptlab canary
+check` calls, fed per-user `CohortStats` exactly as the registry's store builds them (`cohort_stats`), under the
+rollback criteria of examples/support-triage/gate-policy.yaml. The store itself is not in the loop (400 runs x 30 checks through
 SQLite would take far longer than a few minutes); tests/registry cover that the store feeds these same tallies.
 
 Run: python benchmarks/bench_canary_calibration.py [--aa 400] [--planted 200] [--seed 1]
@@ -83,7 +83,9 @@ def simulate(
                     latencies_ms=latency[:end][mask],
                     unit="user_id",
                     unit_requests=np.bincount(inv, minlength=m),
-                    unit_events={kind: np.bincount(inv, weights=f[:end][mask], minlength=m) for kind, f in flags.items()},
+                    unit_events={
+                        kind: np.bincount(inv, weights=f[:end][mask], minlength=m) for kind, f in flags.items()
+                    },
                     latency_units=inv,
                 )
             )

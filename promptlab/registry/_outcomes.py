@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Integer, func, insert, select
 
 from promptlab._util.files import validate_data
 from promptlab._util.models import StrictModel
-from promptlab.errors import FileFormatError, InputError, RegistryError, PromptlabError
+from promptlab.errors import FileFormatError, InputError, PromptlabError, RegistryError
 from promptlab.registry._routes import Resolution
 from promptlab.registry._schema import outcomes, requests, rollouts
 from promptlab.registry._state import LIVE_STATUSES, RolloutState
@@ -71,7 +71,9 @@ def _check_text(where: str, field_name: str, value: object, *, limit: int, optio
     if value is None and optional:
         return
     if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
-        raise InputError(f"{where}: {field_name}: expected text of 1 to {limit} characters without NUL, got {_show(value)}")
+        raise InputError(
+            f"{where}: {field_name}: expected text of 1 to {limit} characters without NUL, got {_show(value)}"
+        )
 
 
 def _show(value: object) -> str:
@@ -80,7 +82,12 @@ def _show(value: object) -> str:
 
 
 def _finite(where: str, field_name: str, value: object, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not lo <= value <= hi:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
         raise InputError(f"{where}: {field_name}: expected a finite number from {lo:g} to {hi:g}, got {_show(value)}")
     return float(value)
 
@@ -132,7 +139,9 @@ class OutcomeEvent:
         _check_text(where, "version", self.version, limit=200, optional=True)
         _check_text(where, "label", self.label, limit=100)
         if self.rollout_id is not None and (
-            isinstance(self.rollout_id, bool) or not isinstance(self.rollout_id, int) or not 1 <= self.rollout_id < 2**31
+            isinstance(self.rollout_id, bool)
+            or not isinstance(self.rollout_id, int)
+            or not 1 <= self.rollout_id < 2**31
         ):
             raise InputError(f"{where}: rollout_id: expected a positive integer, got {_show(self.rollout_id)}")
         for flag in OUTCOME_FLAGS:
@@ -147,7 +156,8 @@ class OutcomeEvent:
         for kind in self.outcomes:
             if not isinstance(kind, str) or not _KIND.match(kind):
                 raise InputError(
-                    f"{where}: outcomes: expected kinds like thumbs_down (letters, digits, _; up to 60), got {_show(kind)}"
+                    f"{where}: outcomes: expected kinds like thumbs_down (letters, digits, _; up to 60), "
+                    f"got {_show(kind)}"
                 )
         if not isinstance(self.segment, Mapping) or len(self.segment) > _MAX_SEGMENT:
             raise InputError(f"{where}: segment: expected a mapping of at most {_MAX_SEGMENT} dimensions")

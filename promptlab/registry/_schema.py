@@ -24,7 +24,18 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["SCHEMA_VERSION", "artifacts", "audit", "labels", "metadata", "outcomes", "requests", "rollouts", "state", "upgrade"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "artifacts",
+    "audit",
+    "labels",
+    "metadata",
+    "outcomes",
+    "requests",
+    "rollouts",
+    "state",
+    "upgrade",
+]
 
 SCHEMA_VERSION = 1
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from promptlab.gate import MetricThreshold, RollbackCriteria
 from promptlab.rollout._stats import UnitSums, confidence_sequence_halfwidth, sequential_rate_test
@@ -35,6 +36,8 @@ from promptlab.rollout._stats import UnitSums, confidence_sequence_halfwidth, se
 __all__ = ["CanaryReport", "ClockSkew", "CohortStats", "MetricResult", "analyze_canary", "quantile"]
 
 Verdict = Literal["healthy", "breach", "inconclusive"]
+Tally = Sequence[int] | npt.NDArray[Any]
+"""Per-unit counts: a sequence or a numpy array."""
 
 METHOD = (
     "Each metric is judged with an always-valid sequential test (a mixture SPRT) on per-{unit} rates, so running "
@@ -61,11 +64,11 @@ class CohortStats:
     """Observed latencies."""
     unit: str = "request"
     """The unit of analysis the per-unit tallies are grouped by (`user_id`, `tenant_id` ...)."""
-    unit_requests: Sequence[int] = ()
+    unit_requests: Tally = ()
     """Requests per unit (empty: every request is its own unit)."""
-    unit_events: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    unit_events: Mapping[str, Tally] = field(default_factory=dict)
     """Outcome kind -> per unit, the number of its requests with that outcome (aligned with `unit_requests`)."""
-    latency_units: Sequence[int] = ()
+    latency_units: Tally = ()
     """For each latency in `latencies_ms`, the index of its unit in `unit_requests`."""
 
     def rate(self, kind: str) -> float | None:
@@ -83,7 +86,7 @@ class CohortStats:
             return UnitSums.from_counts(self.events.get(kind, 0), self.requests)
         events = self.unit_events.get(kind)
         if events is None or not len(events):
-            events = np.zeros(len(self.unit_requests))
+            return UnitSums.from_units(self.unit_requests, np.zeros(len(self.unit_requests)))
         return UnitSums.from_units(self.unit_requests, events)
 
     def tail_sums(self, cutoff_ms: float) -> UnitSums:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import log_ndtr
 
 __all__ = [
@@ -113,7 +114,9 @@ class UnitSums:
         return cls(units=requests, n=requests, y=events, yy=events, nn=requests, yn=events)
 
     @classmethod
-    def from_units(cls, requests: Sequence[int] | np.ndarray, events: Sequence[int] | np.ndarray) -> UnitSums:
+    def from_units(
+        cls, requests: Sequence[int] | npt.NDArray[Any], events: Sequence[int] | npt.NDArray[Any]
+    ) -> UnitSums:
         """Per-unit request and event counts (aligned sequences)."""
         n = np.asarray(requests, dtype=float)
         y = np.asarray(events, dtype=float)

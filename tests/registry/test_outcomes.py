@@ -51,9 +51,7 @@ def _serve(reg: Registry, n: int, *, error_rate: dict[str, float], reported: dic
     reg.record_outcomes(events)
 
 
-def test_a_host_ten_minutes_behind_with_30_percent_errors_still_freezes(
-    registry: Registry, clock: ManualClock
-) -> None:
+def test_a_host_ten_minutes_behind_with_30_percent_errors_still_freezes(registry: Registry, clock: ManualClock) -> None:
     _start(registry)
     now = clock.advance(60)
     # The candidate's host reports times 10 minutes behind: before the stage even started by its own account.
@@ -93,7 +91,9 @@ def test_cohorts_are_grouped_by_the_plans_cohort_key(registry: Registry, clock: 
     events = []
     for i in range(300):
         ctx = RequestContext(user_id=f"u{i % 30}", internal=i % 30 < 15)
-        events.append(OutcomeEvent.served(registry.resolve("triage", ctx, label="staging"), f"r{i}", context=ctx, at=now))
+        events.append(
+            OutcomeEvent.served(registry.resolve("triage", ctx, label="staging"), f"r{i}", context=ctx, at=now)
+        )
     registry.record_outcomes(events)
     report = registry.canary_report("triage", label="staging")
     assert (report.candidate.unit, report.candidate.units, report.candidate.requests) == ("user_id", 15, 150)
@@ -169,16 +169,29 @@ _VALUES = st.one_of(
     st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
 )
 _KEYS = st.sampled_from(
-    ["request_id", "at", "name", "version", "label", "rollout_id", "segment", "user_id", "fallback", "escalation",
-     "error", "latency_ms", "outcomes", "manual_correction", "bogus"]
+    [
+        "request_id",
+        "at",
+        "name",
+        "version",
+        "label",
+        "rollout_id",
+        "segment",
+        "user_id",
+        "fallback",
+        "escalation",
+        "error",
+        "latency_ms",
+        "outcomes",
+        "manual_correction",
+        "bogus",
+    ]
 )
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.dictionaries(_KEYS, _VALUES, max_size=8), min_size=1, max_size=6))
-def test_fuzzed_outcome_lines_end_as_events_or_one_line_rejections(
-    tmp_path: Path, lines: list[dict[str, Any]]
-) -> None:
+def test_fuzzed_outcome_lines_end_as_events_or_one_line_rejections(tmp_path: Path, lines: list[dict[str, Any]]) -> None:
     path = tmp_path / "fuzz.jsonl"
     # Half the lines get a plausible core, so the fuzz also reaches the stored path and not only the parser.
     for i, line in enumerate(lines):

@@ -118,7 +118,10 @@ def test_identical_rates_rarely_cross_the_boundary_however_often_they_are_checke
         b = rng.random(1000) < 0.1
         for k in range(10, 1001, 10):
             test = sequential_rate_test(
-                UnitSums.from_counts(int(a[:k].sum()), k), UnitSums.from_counts(int(b[:k].sum()), k), alpha=alpha, tau=0.05
+                UnitSums.from_counts(int(a[:k].sum()), k),
+                UnitSums.from_counts(int(b[:k].sum()), k),
+                alpha=alpha,
+                tau=0.05,
             )
             if test.reject:
                 crossed += 1
