@@ -4,9 +4,9 @@ Traffic is simulated with sticky users: each user makes several requests (1 + Po
 (10% of users see the candidate, as in a `percent: 10` stage), and has their own propensity for every outcome
 (a user-level random effect: Beta-distributed around the cohort's rate) and their own latency level. The
 analysis runs every 100 candidate requests up to 3,000 through `analyze_canary`, the function `promptlab canary
-check` calls, fed per-user `CohortStats` exactly as the registry's store builds them (`cohort_stats`), under the
-rollback criteria of examples/support-triage/gate-policy.yaml. The store itself is not in the loop (400 runs x 30 checks through
-SQLite would take far longer than a few minutes); tests/registry cover that the store feeds these same tallies.
+check` calls, fed per-user `CohortStats` shaped as the registry's store builds them (`cohort_stats`), under the
+rollback criteria of examples/support-triage/gate-policy.yaml. The store itself is not in the loop (400 runs x 30
+checks through SQLite would take far longer than a few minutes); tests/registry cover the store feeding it.
 
 Run: python benchmarks/bench_canary_calibration.py [--aa 400] [--planted 200] [--seed 1]
 Other scripts can `from benchmarks.bench_canary_calibration import calibration_rows`.

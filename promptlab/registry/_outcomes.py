@@ -438,14 +438,15 @@ def _received() -> Any:
 def _window(ro: RolloutState, since: float, until: float | None) -> list[Any]:
     window = [requests.c.rollout_id == ro.id, _received() >= since]
     if until is not None:
-        window.append(_received() < until)
+        # Inclusive: records received in the same instant as the decision they led to belong to its window.
+        window.append(_received() <= until)
     return window
 
 
 def cohort_stats(
     conn: Connection, ro: RolloutState, *, since: float, until: float | None = None
 ) -> tuple[CohortStats, CohortStats]:
-    """Candidate and control cohorts of a rollout, for requests the store received in [since, until).
+    """Candidate and control cohorts of a rollout, for requests the store received in [since, until].
 
     Requests are grouped by the plan's cohort key (users by default) into units of analysis; a request without
     that key is its own unit.

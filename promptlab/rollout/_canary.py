@@ -343,7 +343,8 @@ def _judge(
         "alpha": alpha,
     }
     if v1 is None or v0 is None or n1 == 0 or n0 == 0:
-        missing = " and ".join(c for c, n in (("candidate", n1), ("control", n0)) if n == 0) or "either cohort"
+        empty = [c for c, n in (("candidate", n1), ("control", n0)) if n == 0]
+        missing = " and ".join(empty) + (" cohorts" if len(empty) > 1 else " cohort") if empty else "either cohort"
         return MetricResult(
             **base,
             status="inconclusive",
@@ -352,7 +353,7 @@ def _judge(
             p_value=None,
             test=None,
             needs=max(min_n - n1, 0) or None,
-            detail=f"{name}: no data from the {missing} cohort in this window (missing data never counts as healthy)",
+            detail=f"{name}: no data from the {missing} in this window (missing data never counts as healthy)",
         )
     seq = sequential_rate_test(cand, ctrl, alpha=alpha, tau=tau)
     exceeded = t.exceeded(v0, v1)
