@@ -15,7 +15,8 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     ├── RunErrorRateError          too many of a run's cases could not be evaluated (exit 4)
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
-    │   └── RegistryUnavailableError  the registry store cannot be reached
+    │   ├── RegistryUnavailableError  the registry store cannot be reached
+    │   └── ConcurrentChangeError  another writer changed a rollout between a decision and its write
     └── NotebookError              a notebook run failed or got bad parameters
         └── GateNotPassedError     a notebook asked to fail unless the gate passes saw it not pass
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "CacheMissError",
     "ComparabilityError",
+    "ConcurrentChangeError",
     "FileFormatError",
     "GateNotPassedError",
     "InputError",
@@ -114,6 +116,10 @@ class RegistryUnavailableError(RegistryError):
     """The registry's store cannot be reached."""
 
     exit_code = 1
+
+
+class ConcurrentChangeError(RegistryError):
+    """Another writer changed a rollout between the decision (a canary check, an advance) and its write."""
 
 
 class NotebookError(PromptlabError):

@@ -1,17 +1,26 @@
 """`promptlab rollout start|status|advance|freeze|resume|abort`, `promptlab rollback`, `promptlab canary check|record`.
 
-`promptlab canary check NAME` exit codes (for cron and CI): 0 healthy (advanced, or holding until the stage's
-minimum duration and requests are met), 1 breach (the rollout was frozen, or already is), 3 inconclusive (below
-the minimum sample: the rollout holds), 2 bad input.
+`promptlab canary check NAME` exit codes (for cron and CI), keeping a failed measurement apart from a failed
+rollout as Argo Rollouts does (Error vs Failed):
+
+    0  healthy: advanced, or holding until the stage's minimum duration and requests are met
+    1  breach: the rollout was frozen (and routed back, as the policy says), or already is
+    2  bad input: unknown rollout, bad flags or files
+    3  inconclusive: not enough data yet (what is missing is printed); the rollout holds
+    5  could not measure: the store is unreachable or corrupt, or other writers kept changing the rollout
+       (after retries); nothing was decided and the rollout holds as it was
 """
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from promptlab.cli._common import echo_json, json_option
 from promptlab.cli._registry import (
@@ -23,7 +32,7 @@ from promptlab.cli._registry import (
     reason_option,
     registry_options,
 )
-from promptlab.errors import InputError
+from promptlab.errors import ConcurrentChangeError, InputError, RegistryUnavailableError
 from promptlab.gate import RollbackCriteria, load_policy
 from promptlab.registry import CanaryCheck, RolloutState, load_outcome_events
 from promptlab.rollout import load_plan
@@ -226,20 +235,61 @@ def canary() -> None:
 @registry_options
 def check(name: str, label_: str, dry_run: bool, as_json: bool, url: str | None, actor: str) -> None:
     """Analyse the current stage: freeze on a breach (exit 1), advance when healthy and ready (exit 0), hold
-    when inconclusive (exit 3)."""
-    with open_registry(url) as reg:
-        result = reg.check_canary(name, label=label_, actor=actor, apply=not dry_run)
+    when inconclusive (exit 3); exit 5 when the store could not be read or written (nothing decided)."""
+    try:
+        with open_registry(url) as reg:
+            for attempt in range(1, RACE_ATTEMPTS + 1):
+                try:
+                    result = reg.check_canary(name, label=label_, actor=actor, apply=not dry_run)
+                    break
+                except ConcurrentChangeError:
+                    # Another checker or an operator moved the rollout: decide again on the new state.
+                    if attempt == RACE_ATTEMPTS:
+                        raise
+    except (RegistryUnavailableError, ConcurrentChangeError) as exc:
+        _could_not_measure(str(exc))
+    except (DBAPIError, sqlite3.DatabaseError) as exc:
+        orig = getattr(exc, "orig", None) or exc
+        _could_not_measure(f"registry store is unreadable: {str(orig).strip().splitlines()[0] if str(orig) else exc}")
     _echo_check(result, as_json)
     sys.exit(result.exit_code)
+
+
+RACE_ATTEMPTS = 3
+COULD_NOT_MEASURE = 5
+
+
+def _could_not_measure(reason: str) -> NoReturn:
+    click.echo(f"error: could not measure (exit {COULD_NOT_MEASURE}, nothing decided): {reason}", err=True)
+    sys.exit(COULD_NOT_MEASURE)
 
 
 @canary.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--url", envvar="PROMPTLAB_REGISTRY_URL", default=None, help="Registry store URL.")
 def record(files: tuple[str, ...], url: str | None) -> None:
-    """Record outcome events from JSONL files (served requests and late outcomes)."""
-    batches = [(f, load_outcome_events(f)) for f in files]
+    """Record outcome events from JSONL files (served requests and late outcomes).
+
+    An invalid line is rejected with one line naming it and its field; the valid lines are still recorded, and the
+    command exits 2 when any line was rejected.
+    """
+    batches = []
+    rejected_total = 0
+    for f in files:
+        rejected: list[str] = []
+        batches.append((f, load_outcome_events(f, rejected=rejected), rejected))
+        for line in rejected[:MAX_REJECTS_SHOWN]:
+            click.echo(f"rejected: {line}", err=True)
+        if len(rejected) > MAX_REJECTS_SHOWN:
+            click.echo(f"rejected: ... and {len(rejected) - MAX_REJECTS_SHOWN} more lines of {f}", err=True)
+        rejected_total += len(rejected)
     with open_registry(url) as reg:
-        for f, events in batches:
+        for f, events, rejected in batches:
             new = reg.record_outcomes(events)
-            click.echo(f"{f}: {len(events)} events, {new} new requests")
+            note = f", {len(rejected)} lines rejected" if rejected else ""
+            click.echo(f"{f}: {len(events)} events, {new} new requests{note}")
+    if rejected_total:
+        sys.exit(2)
+
+
+MAX_REJECTS_SHOWN = 20

@@ -72,7 +72,7 @@ class MetricThreshold(StrictModel):
     max_rel_increase: float | None = Field(default=None, ge=0)
     """Largest allowed relative increase over control, as a fraction (0.25 = +25%)."""
     min_sample: int | None = Field(default=None, ge=1)
-    """Observations needed in each cohort before this metric can breach; defaults to `min_sample_per_cohort`."""
+    """Observations needed in each cohort before this metric can pass; defaults to `min_sample_per_cohort`."""
 
     @model_validator(mode="after")
     def _one_threshold(self) -> MetricThreshold:
@@ -117,21 +117,22 @@ class RollbackCriteria(StrictModel):
     """Rollback criteria for canaries, agreed before release so responders act instead of debating.
 
     The canary analysis compares the candidate cohort with the control (baseline) cohort on each metric. A metric
-    breaches when (1) both cohorts have at least its minimum sample, (2) the candidate's value exceeds the control's
-    by more than a threshold (`MetricThreshold.exceeded`), and (3) the increase over control is statistically
-    significant at `confidence`, one-sided (a two-proportion test for rates, a bootstrap or permutation test for
-    latency percentiles). Below the minimum sample the result is inconclusive and the rollout holds at its stage.
-    Any breach triggers `on_breach`.
+    breaches when (1) the candidate's value exceeds the control's by more than a threshold
+    (`MetricThreshold.exceeded`) and (2) an always-valid sequential test (a mixture SPRT per unit of analysis, with
+    `1 - confidence` split across the metrics) has found the increase over control, one-sided; overwhelming evidence
+    breaches at any sample size. A metric passes only once both cohorts reached its minimum sample; until then it is
+    inconclusive and the rollout holds at its stage. Any breach triggers `on_breach`.
     """
 
     metrics: dict[str, MetricThreshold] = Field(default_factory=_default_metrics)
     """Thresholds per metric. Rates end in `_rate` (fallback_rate, escalation_rate, manual_correction_rate,
     error_rate or any recorded `*_rate`); latency percentiles are `pNN_latency_s` (e.g. p95_latency_s)."""
     min_sample_per_cohort: int = Field(default=200, ge=1)
-    """Observations (requests, or outcome events for outcome rates) each cohort needs before any metric can
-    breach; below it the analysis is inconclusive and the rollout holds."""
+    """Observations (requests, or latency observations) each cohort needs before a metric can pass; below it the
+    metric is inconclusive and the rollout holds (a breach on overwhelming evidence needs no minimum)."""
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    """Confidence of the one-sided test that the candidate is worse than control."""
+    """Confidence of the canary's verdict: the chance of a false freeze, over all metrics and however often the
+    check runs, stays below `1 - confidence`."""
     on_breach: BreachAction = Field(default_factory=BreachAction)
     """What to do when a metric breaches."""
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from promptlab.errors import RegistryError
+from promptlab.errors import ConcurrentChangeError, RegistryError
 from promptlab.gate import RollbackCriteria
 from promptlab.registry._audit import append_audit
 from promptlab.registry._labels import label_state, need_reason, require_published, set_label
-from promptlab.registry._outcomes import cohort_stats
+from promptlab.registry._outcomes import clock_skew, cohort_stats
 from promptlab.registry._schema import outcomes, requests, rollouts
 from promptlab.registry._state import LIVE_STATUSES, RolloutState
 from promptlab.registry._store import Writer
@@ -103,7 +103,9 @@ def _guard(conn: Connection, ro: RolloutState, *, statuses: tuple[str, ...] = ("
     cur = live_rollout(conn, ro.name, ro.label)
     if cur is None or cur.id != ro.id or cur.stage != ro.stage or cur.status not in statuses:
         now = f"{cur.status} at stage '{cur.current_stage.name}'" if cur else "no longer live"
-        raise RegistryError(f"rollout #{ro.id} of {ro.name} changed meanwhile (now {now}); check its status again")
+        raise ConcurrentChangeError(
+            f"rollout #{ro.id} of {ro.name} changed meanwhile (now {now}); check its status again"
+        )
     return cur
 
 
@@ -447,6 +449,7 @@ def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
     until = None if ro.status == "active" else ro.updated_at
     with reg._store.read() as conn:
         cand, ctrl = cohort_stats(conn, ro, since=ro.stage_started_at, until=until)
+        skew = clock_skew(conn, ro, since=ro.stage_started_at, until=until)
     return analyze_canary(
         candidate=cand,
         control=ctrl,
@@ -455,6 +458,7 @@ def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
         elapsed_s=(until if until is not None else reg._clock()) - ro.stage_started_at,
         min_duration_s=stage.min_duration,
         min_requests=stage.min_requests,
+        skew=skew,
     )
 
 

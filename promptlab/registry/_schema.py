@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Float,
     Index,
     Integer,
@@ -19,9 +20,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
+    text,
 )
 
-__all__ = ["SCHEMA_VERSION", "artifacts", "audit", "labels", "metadata", "outcomes", "requests", "rollouts", "state"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "artifacts",
+    "audit",
+    "labels",
+    "metadata",
+    "outcomes",
+    "requests",
+    "rollouts",
+    "state",
+    "upgrade",
+]
 
 SCHEMA_VERSION = 1
 
@@ -109,8 +123,11 @@ requests = Table(
     Column("label", String(100), nullable=False),
     Column("version", String(200), nullable=False),
     Column("rollout_id", Integer, nullable=True),
-    Column("at", Float, nullable=False),
+    Column("at", Float, nullable=False),  # the time the client reported
     Column("segment", Text, nullable=False, default="{}"),
+    # Added after schema 1 (see upgrade): the registry's clock when it wrote the row, and the cohort keys' digests.
+    Column("received_at", Float, nullable=True),
+    Column("units", Text, nullable=True),
     Index("ix_pl_requests_rollout", "rollout_id", "at"),
 )
 
@@ -124,5 +141,21 @@ outcomes = Table(
     Column("kind", String(60), nullable=False),
     Column("value", Float, nullable=False),
     Column("at", Float, nullable=False),
+    Column("received_at", Float, nullable=True),
     Index("ix_pl_outcomes_request", "request_id", "kind"),
 )
+
+# Columns added to existing tables since schema 1: nullable, so stores created earlier are upgraded in place by
+# `upgrade` (old rows read as NULL and fall back to their reported time).
+_ADDED = ((requests, ("received_at", "units")), (outcomes, ("received_at",)))
+
+
+def upgrade(conn: Connection) -> None:
+    """Add the columns newer promptlab versions write to a store created by an older one (idempotent)."""
+    inspector = inspect(conn)
+    for table, names in _ADDED:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for name in names:
+            if name not in have:
+                col = table.c[name]
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {col.type.compile(conn.dialect)}"))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from promptlab.errors import InputError, RegistryError, RegistryUnavailableError
-from promptlab.registry._schema import SCHEMA_VERSION, metadata, state
+from promptlab.registry._schema import SCHEMA_VERSION, metadata, state, upgrade
 
 __all__ = ["DEFAULT_URL", "NOTIFY_CHANNEL", "Store", "Writer", "default_url"]
 
@@ -138,6 +138,7 @@ class Store:
                 if self.kind == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
                 metadata.create_all(conn, checkfirst=True)
+                upgrade(conn)
                 have = {r.key: r.value for r in conn.execute(select(state))}
                 if "seq" not in have:
                     conn.execute(insert(state).values(key="seq", value=0))

@@ -7,10 +7,12 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from promptlab.errors import ConcurrentChangeError
 from promptlab.registry import Registry, RequestContext
 from tests._support.registry import make_artifact
 from tests.conftest import CliResult
@@ -144,25 +146,76 @@ def test_canary_check_exit_codes(env: Path, run_cli: Callable[..., CliResult]) -
     assert resolved["version"] == "v1"
 
 
-def test_bad_outcome_file_exits_2_naming_the_line_and_records_nothing(
+def test_bad_outcome_lines_are_rejected_naming_the_field_and_the_rest_is_kept(
     env: Path, run_cli: Callable[..., CliResult]
 ) -> None:
     path = env / "bad.jsonl"
-    path.write_text(
-        json.dumps({"request_id": "a", "at": time.time(), "name": "triage", "version": "v1"})
-        + "\n"
-        + json.dumps({"request_id": "b", "at": "2024-06-01T10:00:00", "escalation": True})
-        + "\n"
-    )
+    now = time.time()
+    lines = [
+        {"request_id": "a", "at": now, "name": "triage", "version": "v1", "label": "staging"},
+        {"request_id": "b", "at": "2024-06-01T10:00:00", "escalation": True},
+        {"request_id": "a", "at": now, "latency_ms": -5},
+        {"request_id": "a", "at": 1e300},
+        {"request_id": "a", "at": now, "error": "yes"},
+        {"request_id": "a", "at": now, "escalation": True},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"request_id": "a", "at": NaN}\n')
     result = run_cli("canary", "record", path)
-    assert result.code == 2
-    assert result.err.startswith(f"error: {path}:2: at: value error, expected a timestamp with a timezone")
-    assert len(result.err.strip().splitlines()) == 1
+    assert result.code == 2 and f"{path}: 2 events, 1 new requests, 5 lines rejected" in result.out
+    errors = result.err.strip().splitlines()
+    assert len(errors) == 5 and "Traceback" not in result.err
+    assert errors[0].startswith(f"rejected: {path}:2: at: value error, expected a timestamp with a timezone")
+    assert errors[1].startswith(f"rejected: {path}:3: latency_ms:")
+    assert errors[2].startswith(f"rejected: {path}:4: at:") and "2000-01-01 and 2100-01-01" in errors[2]
+    assert errors[3].startswith(f"rejected: {path}:5: error:")
+    assert errors[4].startswith(f"rejected: {path}:7: at") and "NaN" in errors[4]
+    with Registry(watch=False) as reg:
+        frame = reg.outcome_frame("triage", label="staging")
+    assert len(frame) == 1 and bool(frame["escalation"].iloc[0])
     broken = env / "broken.jsonl"
     broken.write_text('{"request_id": "a",\n')
-    assert run_cli("canary", "record", broken).err.startswith(f"error: {broken}: line 1: malformed JSON")
-    with Registry(watch=False) as reg:
-        assert len(reg.outcome_frame("triage", label="staging")) == 0
+    assert f"rejected: {broken}: line 1: malformed JSON" in run_cli("canary", "record", broken).err
+
+
+def test_canary_check_exits_5_when_the_store_is_corrupt(env: Path, run_cli: Callable[..., CliResult]) -> None:
+    _start(run_cli)
+    (env / "reg.db").write_bytes(b"this is not a database" * 100)
+    for wal in env.glob("reg.db-*"):
+        wal.unlink()
+    result = run_cli("canary", "check", "triage", "--label", "staging")
+    assert result.code == 5 and result.err.startswith("error: could not measure (exit 5, nothing decided)")
+    assert "Traceback" not in result.err
+
+
+def test_canary_check_exits_5_when_the_store_is_unreachable(
+    env: Path, run_cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on port 1: the connection is refused at once.
+    monkeypatch.setenv("PROMPTLAB_REGISTRY_URL", "postgresql://postgres@127.0.0.1:1/promptlab")
+    result = run_cli("canary", "check", "triage", "--label", "staging")
+    assert result.code == 5 and "could not measure" in result.err and "unreachable" in result.err
+
+
+def test_canary_check_retries_a_lost_race_and_exits_5_when_it_keeps_losing(
+    env: Path, run_cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _start(run_cli)
+    calls = []
+    real = Registry.check_canary
+
+    def racing(self: Registry, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= losses:
+            raise ConcurrentChangeError("rollout #1 of triage changed meanwhile (now frozen at stage 'internal')")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Registry, "check_canary", racing)
+    losses = 1
+    assert run_cli("canary", "check", "triage", "--label", "staging").code == 3  # decided on the second try
+    calls.clear()
+    losses = 99
+    lost = run_cli("canary", "check", "triage", "--label", "staging")
+    assert lost.code == 5 and len(calls) == 3 and "changed meanwhile" in lost.err
 
 
 def test_bad_policy_or_missing_criteria_exit_2(env: Path, run_cli: Callable[..., CliResult]) -> None:

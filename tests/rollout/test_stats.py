@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
+from scipy import integrate, optimize, stats
 
-from promptlab.rollout import fisher_exact_greater, proportion_test, two_proportion_z_greater
+from promptlab.rollout import (
+    UnitSums,
+    fisher_exact_greater,
+    msprt_log_lr,
+    proportion_test,
+    sequential_rate_test,
+    two_proportion_z_greater,
+)
+from promptlab.rollout._stats import confidence_sequence_halfwidth
 
 
 def test_fisher_matches_the_lady_tasting_tea() -> None:
@@ -46,3 +56,80 @@ def test_fisher_and_z_agree_on_large_samples() -> None:
     _, pz = proportion_test(130, 1000, 100, 1000, test="z")
     _, pf = proportion_test(130, 1000, 100, 1000, test="fisher")
     assert abs(pz - pf) < 0.01
+
+
+# -- the always-valid sequential test ------------------------------------------------------------------------------
+
+
+def _integrated_lr(diff: float, variance: float, tau: float) -> float:
+    """The one-sided mixture likelihood ratio by direct numerical integration over theta > 0."""
+
+    def integrand(theta: float) -> float:
+        lr = math.exp((theta * diff - theta * theta / 2) / variance)
+        return lr * 2 * stats.norm.pdf(theta, scale=tau)
+
+    value, _ = integrate.quad(integrand, 0, math.inf, limit=200)
+    return float(value)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_msprt_matches_direct_integration_of_the_mixture(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(10):
+        variance = float(10 ** rng.uniform(-5, -2))
+        tau = float(10 ** rng.uniform(-2.5, -0.5))
+        diff = float(rng.normal(0, 3 * math.sqrt(variance)))
+        expected = _integrated_lr(diff, variance, tau)
+        assert math.exp(msprt_log_lr(diff, variance, tau)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(("variance", "tau", "alpha"), [(1e-4, 0.02, 0.01), (4e-5, 0.01, 0.05), (1e-3, 0.1, 0.002)])
+def test_confidence_sequence_bounds_the_set_the_two_sided_mixture_cannot_reject(
+    variance: float, tau: float, alpha: float
+) -> None:
+    half = confidence_sequence_halfwidth(variance, tau, alpha)
+
+    def two_sided_lr(d: float) -> float:
+        s = variance + tau * tau
+        return math.sqrt(variance / s) * math.exp(min(d * d * tau * tau / (2 * variance * s), 700.0))
+
+    root = optimize.brentq(lambda d: math.log(two_sided_lr(d) * alpha), 0, 20 * math.sqrt(variance))
+    assert half == pytest.approx(root, rel=1e-9)
+
+
+def test_unit_sums_match_a_direct_delta_method_computation() -> None:
+    rng = np.random.default_rng(0)
+    n = rng.integers(1, 8, 200)
+    y = rng.binomial(n, 0.1)
+    sums = UnitSums.from_units(n, y)
+    r = y.sum() / n.sum()
+    direct = np.sum((y - r * n) ** 2) * 200 / 199 / n.sum() ** 2
+    assert sums.rate == pytest.approx(r) and sums.variance(r) == pytest.approx(direct)
+    single = UnitSums.from_counts(30, 400)
+    assert single.variance(30 / 400) == pytest.approx((30 / 400) * (1 - 30 / 400) / 400 * 400 / 399)
+
+
+def test_identical_rates_rarely_cross_the_boundary_however_often_they_are_checked() -> None:
+    # Ville's inequality: checked after every 10 requests up to 1,000, false rejections stay below alpha.
+    rng = np.random.default_rng(11)
+    alpha, runs, crossed = 0.05, 200, 0
+    for _ in range(runs):
+        a = rng.random(1000) < 0.1
+        b = rng.random(1000) < 0.1
+        for k in range(10, 1001, 10):
+            test = sequential_rate_test(
+                UnitSums.from_counts(int(a[:k].sum()), k),
+                UnitSums.from_counts(int(b[:k].sum()), k),
+                alpha=alpha,
+                tau=0.05,
+            )
+            if test.reject:
+                crossed += 1
+                break
+    assert crossed / runs <= alpha
+
+
+def test_a_clear_increase_crosses_the_boundary_and_a_decrease_never_does() -> None:
+    worse = sequential_rate_test(UnitSums.from_counts(80, 1000), UnitSums.from_counts(20, 1000), alpha=0.01, tau=0.02)
+    better = sequential_rate_test(UnitSums.from_counts(20, 1000), UnitSums.from_counts(80, 1000), alpha=0.01, tau=0.02)
+    assert worse.reject and worse.p_value < 0.01 and not better.reject and better.p_value == 1.0
