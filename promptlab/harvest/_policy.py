@@ -129,6 +129,16 @@ class HarvestPolicy(StrictModel):
     max_request_ids: int = Field(default=20, ge=1)
     """Request ids kept in a case's provenance (the count covers all of them)."""
 
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _version_names(cls, value: Any) -> Any:
+        # A version name reaches SQL literals, file names and one-line messages: it must be printable text.
+        if isinstance(value, dict):
+            for name in value:
+                if not isinstance(name, str) or not name.strip() or not name.isprintable():
+                    raise ValueError(f"version name {name!r} must be non-empty printable text")
+        return value
+
 
 @dataclass(kw_only=True)
 class ResolvedPolicy:

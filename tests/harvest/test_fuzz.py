@@ -318,7 +318,7 @@ def test_any_harvest_policy_loads_or_fails_in_one_line(work: Path, raw: dict[str
         policy = load_policy(path)
     except PromptlabError as exc:
         # One line per problem (several problems in one file list one each), every line naming the file.
-        assert all(line.startswith(f"{path}: ") for line in str(exc).splitlines()), str(exc)
+        assert all(line.startswith(f"{path}: ") for line in str(exc).split("\n")), str(exc)
         assert exc.exit_code == 2
         return
     assert policy.detectors
