@@ -65,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=1_000_000, help="response records to generate")
     parser.add_argument("--engine", choices=["duckdb", "python"], default="duckdb")
     parser.add_argument("--keep", type=Path, default=None, help="reuse or keep the generated log at this path")
+    parser.add_argument(
+        "--memory-limit-mb",
+        type=int,
+        default=None,
+        help="DuckDB memory limit (default: half the available memory; the engine falls back to Python beyond it)",
+    )
     args = parser.parse_args(argv)
 
     from promptlab.harvest import harvest
@@ -90,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             policy=EXAMPLE / "harvest-policy.yaml",
             out=Path(tmp) / "regression_cases",
             engine=args.engine,
+            memory_limit=args.memory_limit_mb * 2**20 if args.memory_limit_mb else None,
         )
         harvest_s = time.perf_counter() - started
         lines = report.records + report.outcome_records + report.malformed_count
@@ -102,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             f"found: {len(report.failures):,} failures -> {len(report.plan.new_cases):,} cases ({report.by_detector})"
         )
         print(f"floor (read + orjson.loads per line): {floor_s:6.2f}s  {floor_rate:>10,.0f} records/s")
-        print(f"harvest ({args.engine}):               {harvest_s:6.2f}s  {rate:>10,.0f} records/s")
+        print(f"harvest ({report.engine}):               {harvest_s:6.2f}s  {rate:>10,.0f} records/s")
+        if report.fallback:
+            print(f"note: {report.fallback}; the Python engine scanned instead")
         print(f"ratio harvest / floor time: {harvest_s / floor_s:.2f}x")
         print(
             f"peak RSS: {rss:,.0f} MB this process (before harvesting: {base_rss:,.0f} MB), {child_rss:,.0f} MB worker"

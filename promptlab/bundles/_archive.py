@@ -3,9 +3,12 @@
 Writing: members sorted by name, regular files only, fixed mtime/uid/gid/mode and empty owner names, gzip header
 without a file name or time, so the same members always give the same bytes.
 
-Reading never touches the file system beyond the archive itself: the gzip stream is inflated into memory up to a
-cap derived from the limits, then every tar member is checked (regular file, safe relative name, unique even
-ignoring case, within the size limits) before its bytes are read.
+Reading never touches the file system beyond the archive itself, and streams: the gzip stream is inflated a few
+kilobytes at a time as the tar reader asks for bytes, and every member's header is checked (regular file, safe
+relative name, unique even ignoring case, member count, its size and the running total within the limits) before
+its bytes are read. A decompression bomb is refused at the first header that claims too much, or once the
+inflated bytes outgrow the compressed ones by more than `max_ratio`, so memory stays bounded by the limits and
+never by what the archive claims.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from promptlab._util.files import atomic_write
 from promptlab.errors import InputError, VerificationError
@@ -30,7 +34,10 @@ FIXED_MTIME = 315532800
 
 _HEADER_ALLOWANCE = 4096
 """Tar bytes per member beyond its data: header, long-name/pax records and padding."""
-_CHUNK = 1 << 20
+_CHUNK = 64 * 1024
+"""Compressed bytes read from the file at a time."""
+_RATIO_FLOOR = 16 * 1024 * 1024
+"""Inflated bytes below which the compression ratio is not checked (small archives of repetitive JSON are fine)."""
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -41,6 +48,9 @@ class BundleLimits:
     max_members: int = 1000
     max_member_bytes: int = 256 * 1024 * 1024
     max_total_bytes: int = 512 * 1024 * 1024
+    max_ratio: int = 200
+    """Most inflated bytes per compressed byte once past 16 MiB (exported bundles stay far below; bombs reach
+    1000)."""
 
     def inflated_cap(self) -> int:
         """The most decompressed tar bytes a bundle within these limits can need."""
@@ -95,30 +105,72 @@ def write_archive(path: str | Path, members: Mapping[str, bytes]) -> None:
     atomic_write(target, compressed.getvalue())
 
 
-def _inflate(raw: bytes, cap: int) -> bytes:
-    if raw[:2] != b"\x1f\x8b":
-        raise VerificationError("not a bundle (not a gzip-compressed tar archive)")
-    inflater = zlib.decompressobj(wbits=31)
-    out = bytearray()
-    view = memoryview(raw)
-    pos = 0
-    try:
-        while pos < len(view) and not inflater.eof:
-            chunk = view[pos : pos + _CHUNK]
-            pos += len(chunk)
-            data = inflater.decompress(chunk, cap + 1 - len(out))
-            out += data
-            while inflater.unconsumed_tail and len(out) <= cap:
-                out += inflater.decompress(inflater.unconsumed_tail, cap + 1 - len(out))
-            if len(out) > cap:
-                raise VerificationError(f"archive expands to more than {cap} bytes (limit)")
-    except zlib.error as exc:
-        raise VerificationError(f"corrupt gzip stream ({exc})") from None
-    if not inflater.eof:
-        raise VerificationError("truncated archive (gzip stream ends early)")
-    if inflater.unused_data or pos < len(view):
-        raise VerificationError("unexpected data after the gzip stream")
-    return bytes(out)
+class _Inflating(io.RawIOBase):
+    """The inflated bytes of a gzip file, produced on demand and never more than the caller asks for.
+
+    Checks as it goes: the gzip magic, the total against `cap`, the ratio of inflated to compressed bytes, the
+    CRC and length (zlib checks the gzip trailer), truncation, and data after the gzip stream. Remembers where
+    the last non-zero inflated byte was, so the caller can tell padding from hidden data after the tar archive.
+    """
+
+    def __init__(self, fh: io.BufferedReader, *, cap: int, max_ratio: int) -> None:
+        super().__init__()
+        self._fh = fh
+        self._inflater = zlib.decompressobj(wbits=31)
+        self._cap, self._max_ratio = cap, max_ratio
+        self.consumed = 0
+        """Compressed bytes read from the file."""
+        self.delivered = 0
+        """Inflated bytes handed out."""
+        self.nonzero_end = 0
+        """Offset just past the last non-zero inflated byte handed out."""
+        if fh.peek(2)[:2] != b"\x1f\x8b":
+            raise VerificationError("not a bundle (not a gzip-compressed tar archive)")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = len(buffer)
+        if want == 0:
+            return 0
+        out = b""
+        while not out:
+            if self._inflater.eof:
+                if self._inflater.unused_data or self._fh.read(1):
+                    raise VerificationError("unexpected data after the gzip stream")
+                return 0
+            data = self._inflater.unconsumed_tail
+            if not data:
+                data = self._fh.read(_CHUNK)
+                if not data:
+                    raise VerificationError("truncated archive (gzip stream ends early)")
+                self.consumed += len(data)
+            try:
+                out = self._inflater.decompress(data, want)
+            except zlib.error as exc:
+                raise VerificationError(f"corrupt gzip stream ({exc})") from None
+        start = self.delivered
+        self.delivered += len(out)
+        if self.delivered > self._cap:
+            raise VerificationError(f"archive expands to more than {self._cap} bytes (limit)")
+        # Compressed bytes actually inflated so far (not the whole chunk read ahead of the inflater).
+        eaten = self.consumed - len(self._inflater.unconsumed_tail)
+        if self.delivered > _RATIO_FLOOR and self.delivered > self._max_ratio * eaten:
+            raise VerificationError(
+                f"archive expands more than {self._max_ratio} times its compressed size (a decompression bomb?)"
+            )
+        kept = len(out.rstrip(b"\0"))
+        if kept:
+            self.nonzero_end = start + kept
+        buffer[: len(out)] = out
+        return len(out)
+
+    def drain(self) -> None:
+        """Read (and check) everything left, keeping nothing."""
+        scratch = bytearray(_CHUNK)
+        while self.readinto(scratch):
+            pass
 
 
 def _reject_type(member: tarfile.TarInfo) -> str | None:
@@ -138,7 +190,7 @@ def _reject_type(member: tarfile.TarInfo) -> str | None:
 
 
 def read_archive(path: str | Path, *, limits: BundleLimits | None = None) -> dict[str, bytes]:
-    """Read every member of a bundle archive into memory, rejecting anything unsafe.
+    """Read every member of a bundle archive into memory, streaming, and rejecting anything unsafe as it comes.
 
     Raises:
         InputError: the file cannot be read.
@@ -147,27 +199,35 @@ def read_archive(path: str | Path, *, limits: BundleLimits | None = None) -> dic
     limits = limits or BundleLimits()
     p = Path(path)
     cap = limits.inflated_cap()
+    if p.exists() and not p.is_file() and not p.is_dir():
+        raise InputError(f"{p}: expected a bundle file, not a device, pipe or socket")
     try:
-        with p.open("rb") as fh:
-            # Compressed data is never much larger than what it inflates to; bound the read the same way.
-            raw = fh.read(cap + 1)
+        fh = p.open("rb")
     except FileNotFoundError:
         raise InputError(f"{p}: bundle file not found") from None
     except IsADirectoryError:
         raise InputError(f"{p}: expected a bundle file, found a directory") from None
-    if len(raw) > cap:
-        raise VerificationError(f"bundle file is larger than {cap} bytes (limit)")
-    inflated = _inflate(raw, cap)
-    try:
-        with tarfile.open(fileobj=io.BytesIO(inflated), mode="r:", encoding="utf-8", errors="strict") as tar:
-            members = _read_members(tar, limits)
-            end = tar.offset
-    except VerificationError:
-        raise
-    except (tarfile.TarError, EOFError, UnicodeError, ValueError, OSError) as exc:
-        raise VerificationError(f"not a valid tar archive ({exc})") from None
-    # tarfile stops quietly at a damaged header after the first; anything but zero padding left over is tampering.
-    if inflated[end:].strip(b"\0"):
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the bundle ({exc.strerror})") from None
+    with fh:
+        try:
+            # Compressed data is never much larger than what it inflates to; bound the file the same way.
+            if p.stat().st_size > cap:
+                raise VerificationError(f"bundle file is larger than {cap} bytes (limit)")
+            stream = _Inflating(fh, cap=cap, max_ratio=limits.max_ratio)
+            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="strict") as tar:
+                members = _read_members(tar, limits)
+                end = tar.offset
+            # tarfile stops quietly at a damaged header after the first; anything but zero padding left over is
+            # tampering.
+            stream.drain()
+        except (VerificationError, InputError):
+            raise
+        except (tarfile.TarError, EOFError, UnicodeError, ValueError) as exc:
+            raise VerificationError(f"not a valid tar archive ({exc})") from None
+        except OSError as exc:
+            raise InputError(f"{p}: cannot read the bundle ({exc.strerror or exc})") from None
+    if stream.nonzero_end > end:
         raise VerificationError("unexpected data after the end of the tar archive")
     _reject_file_directory_clashes(members)
     return members
@@ -197,13 +257,23 @@ def _read_members(tar: tarfile.TarFile, limits: BundleLimits) -> dict[str, bytes
         total += member.size
         if total > limits.max_total_bytes:
             raise VerificationError(f"members total more than {limits.max_total_bytes} bytes (limit)")
-        stream = tar.extractfile(member)
-        data = stream.read() if stream is not None else b""
+        data = _member_data(tar, member)
         if len(data) != member.size:
             raise VerificationError(f"truncated archive (member {member.name!r} is cut short)")
         members[member.name] = data
         folded[key] = member.name
     return members
+
+
+def _member_data(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    # In pieces: one read of the claimed size would allocate all of it before a byte is checked.
+    stream = tar.extractfile(member)
+    if stream is None:
+        return b""
+    parts = bytearray()
+    while len(parts) < member.size and (piece := stream.read(min(_CHUNK, member.size - len(parts)))):
+        parts += piece
+    return bytes(parts)
 
 
 def _reject_file_directory_clashes(members: Mapping[str, bytes]) -> None:

@@ -34,6 +34,9 @@ from promptlab.bundles._archive import BundleLimits, write_archive
 from promptlab.bundles._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
 from promptlab.bundles._keys import PublicKey, key_id, load_private_key
 from promptlab.bundles._statement import (
+    OPTIONAL_FILES,
+    RUN_FILES,
+    SUMMARY_FIELDS,
     ArtifactInfo,
     BundlePredicate,
     Decision,
@@ -41,6 +44,7 @@ from promptlab.bundles._statement import (
     ReviewInfo,
     RunInfo,
     build_statement,
+    gate_info,
     parse_statement,
 )
 from promptlab.bundles._verify import ENVELOPE_NAME, about, check_files, unpack, verify_bundle
@@ -49,13 +53,6 @@ from promptlab.review import load_signoffs, signoff_path
 from promptlab.runner._results import RunManifest
 
 __all__ = ["SignedBundle", "environment", "export_bundle", "sign_bundle"]
-
-RUN_FILES = ("run.json", "artifact.json", "cases.jsonl", "results.jsonl")
-OPTIONAL_FILES = ("report.html", "summary.md")
-_SUMMARY_FIELDS = (
-    "headline", "verdict", "n_cases", "baseline_pass_rate", "candidate_pass_rate", "delta", "regressed_groups",
-    "segment_verdicts", "n_regressions", "n_improvements", "n_undeclared_changes", "n_declared_not_observed",
-)  # fmt: skip
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -166,7 +163,7 @@ def _summary(comparison: dict[str, Any], source: Path) -> dict[str, Any]:
     summary = comparison.get("summary")
     if not isinstance(summary, dict):
         raise FileFormatError(source, "expected the comparison's summary", field="summary")
-    return {k: summary[k] for k in _SUMMARY_FIELDS if k in summary}
+    return {k: summary[k] for k in SUMMARY_FIELDS if k in summary}
 
 
 def _reviews(folder: Path, comparison_hash: str) -> tuple[dict[str, bytes], list[ReviewInfo]]:
@@ -209,23 +206,8 @@ def _gate(compare_dir: Path, comparison_hash: str) -> tuple[Decision, bytes | No
             f"{path}: comparison_hash: the gate judged another comparison ({judged}, this one is {comparison_hash}); "
             "re-run `promptlab gate`"
         )
-    rules, approvals = data.get("rules"), data.get("approvals")
-    rules = rules if isinstance(rules, list) else []
-    approvals = approvals if isinstance(approvals, list) else []
     try:
-        info = GateInfo.model_validate(
-            {
-                "decision": data.get("decision"),
-                "policy_hash": data.get("policy_hash"),
-                "comparison_hash": judged,
-                "rules": [{"rule": r.get("rule"), "status": r.get("status")} for r in rules if isinstance(r, dict)],
-                "approvals": [
-                    {k: a.get(k) for k in ("approver", "reason", "accepts", "approved_at")}
-                    for a in approvals
-                    if isinstance(a, dict)
-                ],
-            }
-        )
+        info = gate_info(data)
     except ValidationError as exc:
         field, problem = validation_problems(exc)[0]
         raise FileFormatError(path, problem, field=field) from None

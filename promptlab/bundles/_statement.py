@@ -19,6 +19,9 @@ from promptlab.bundles._archive import check_member_name
 from promptlab.errors import VerificationError
 
 __all__ = [
+    "OPTIONAL_FILES",
+    "RUN_FILES",
+    "SUMMARY_FIELDS",
     "ApprovalInfo",
     "ArtifactInfo",
     "BundlePredicate",
@@ -29,12 +32,21 @@ __all__ = [
     "RunInfo",
     "STATEMENT_TYPE",
     "build_statement",
+    "gate_info",
     "parse_statement",
 ]
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://promptlab.dev/evaluation-bundle/v1"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+RUN_FILES = ("run.json", "artifact.json", "cases.jsonl", "results.jsonl")
+"""The files of each run in the bundle (under `runs/baseline/` and `runs/candidate/`)."""
+OPTIONAL_FILES = ("report.html", "summary.md")
+SUMMARY_FIELDS = (
+    "headline", "verdict", "n_cases", "baseline_pass_rate", "candidate_pass_rate", "delta", "regressed_groups",
+    "segment_verdicts", "n_regressions", "n_improvements", "n_undeclared_changes", "n_declared_not_observed",
+)  # fmt: skip
 
 Decision = Literal["pass", "block", "needs_approval", "approved", "ungated"]
 APPROVED_DECISIONS = frozenset({"pass", "approved"})
@@ -157,6 +169,26 @@ class BundlePredicate(StrictModel):
     """Review sign-offs in the bundle."""
     environment: dict[str, Any]
     """Python, platform, package versions and git commit at export."""
+
+
+def gate_info(data: dict[str, Any]) -> GateInfo:
+    """The predicate's view of a `gate.json` document (raises pydantic's `ValidationError` when it does not fit)."""
+    rules, approvals = data.get("rules"), data.get("approvals")
+    rules = rules if isinstance(rules, list) else []
+    approvals = approvals if isinstance(approvals, list) else []
+    return GateInfo.model_validate(
+        {
+            "decision": data.get("decision"),
+            "policy_hash": data.get("policy_hash"),
+            "comparison_hash": data.get("comparison_hash"),
+            "rules": [{"rule": r.get("rule"), "status": r.get("status")} for r in rules if isinstance(r, dict)],
+            "approvals": [
+                {k: a.get(k) for k in ("approver", "reason", "accepts", "approved_at")}
+                for a in approvals
+                if isinstance(a, dict)
+            ],
+        }
+    )
 
 
 def build_statement(files: dict[str, str], predicate: BundlePredicate) -> bytes:

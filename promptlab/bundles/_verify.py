@@ -1,8 +1,11 @@
 """Verifying a bundle against the verifier's own trusted keys, and inspecting one without keys.
 
-Order of checks: the archive's structure (safe names, regular files, limits) while reading it into memory; the
+Order of checks: the archive's structure (safe names, regular files, limits) while streaming it into memory; the
 envelope's signatures over the exact PAE bytes against the trusted keys only; the payload type; the statement;
-every file's sha256 against its subject; and finally that the files present are exactly the subjects.
+every file's sha256 against its subject; that the files present are exactly the subjects; and finally that the
+predicate agrees, field by field, with the signed files it describes (comparison.json and the run digests it
+recorded, the run manifests, gate.json, the review sign-offs, environment.json). A trusted key vouches for who
+signed, not for the statement being right: a statement swapping baseline and candidate is refused.
 """
 
 from __future__ import annotations
@@ -11,17 +14,27 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import ValidationError
 
-from promptlab._util.canonical import content_hash
+from promptlab._util.canonical import canonical_json, content_hash
 from promptlab.bundles._archive import BundleLimits, read_archive
 from promptlab.bundles._dsse import IN_TOTO_PAYLOAD_TYPE, Envelope
 from promptlab.bundles._keys import PublicKey, load_public_key
-from promptlab.bundles._statement import APPROVED_DECISIONS, BundlePredicate, RunInfo, parse_statement
+from promptlab.bundles._statement import (
+    APPROVED_DECISIONS,
+    RUN_FILES,
+    SUMMARY_FIELDS,
+    BundlePredicate,
+    RunInfo,
+    gate_info,
+    parse_statement,
+)
 from promptlab.errors import InputError, VerificationError
 
 __all__ = [
@@ -131,25 +144,126 @@ def _json(members: dict[str, bytes], name: str) -> Any:
         return None
 
 
+def _mismatch(field: str, against: str) -> VerificationError:
+    return VerificationError(
+        f"predicate {field} does not match {against} (the signed statement describes other evidence)"
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(canonical_json(a) == canonical_json(b))
+
+
 def _check_consistency(members: dict[str, bytes], predicate: BundlePredicate) -> None:
-    # Consumers act on the predicate; make sure it describes the signed files it sits next to.
+    """Check that the predicate describes the signed files it sits next to, field by field.
+
+    A trusted key may sign a statement that is wrong (a bug, a mistake, a swapped baseline and candidate); what
+    consumers act on must agree with comparison.json (whose hash the predicate carries), the run manifests, the
+    member digests that comparison.json recorded, gate.json, the review sign-offs and environment.json.
+    """
+    comparison = _json(members, "comparison.json")
+    if not isinstance(comparison, dict) or content_hash(comparison) != predicate.comparison_hash:
+        raise VerificationError("predicate comparison_hash does not match comparison.json")
     for side, run in (("baseline", predicate.baseline), ("candidate", predicate.candidate)):
         name = f"{run.folder}/run.json"
         manifest = _json(members, name)
         recorded = manifest.get("artifact") if isinstance(manifest, dict) else None
-        if not isinstance(recorded, dict):
+        if not isinstance(manifest, dict) or not isinstance(recorded, dict):
             raise VerificationError(f"predicate {side}.folder: {name} is missing or not a run manifest")
         if manifest.get("run_id") != run.run_id or any(recorded.get(k) != v for k, v in _run_ref(run).items()):
             raise VerificationError(f"predicate {side} does not describe {name} (run id or artifact differ)")
-    comparison = _json(members, "comparison.json")
-    if comparison is None or content_hash(comparison) != predicate.comparison_hash:
-        raise VerificationError("predicate comparison_hash does not match comparison.json")
+        if run.folder != f"runs/{side}":
+            raise _mismatch(f"{side}.folder", f"the bundle layout (expected 'runs/{side}', got {run.folder!r})")
+        for key in ("dataset_hash", "case_count", "repeats", "evaluators_hash", "status", "git_commit"):
+            if manifest.get(key) != getattr(run, key):
+                raise _mismatch(f"{side}.{key}", name)
+        if not _same(manifest.get("provider"), run.provider):
+            raise _mismatch(f"{side}.provider", name)
+        described = comparison.get(side)
+        if not isinstance(described, dict):
+            raise _mismatch(side, f"comparison.json {side}")
+        if described.get("run_hash") != run.run_hash:
+            raise _mismatch(f"{side}.run_hash", f"comparison.json {side}.run_hash")
+        if "run_id" in described and described.get("run_id") != run.run_id:
+            raise _mismatch(f"{side}.run_id", f"comparison.json {side}.run_id")
+        artifact = described.get("artifact")
+        if isinstance(artifact, dict) and any(artifact.get(k) != v for k, v in _run_ref(run).items()):
+            raise _mismatch(f"{side}.artifact", f"comparison.json {side}.artifact")
+        digests = described.get("files")
+        if not isinstance(digests, dict) or content_hash(digests) != run.run_hash:
+            raise _mismatch(f"{side}.run_hash", f"comparison.json {side}.files")
+        for file in RUN_FILES:
+            data = members.get(f"{run.folder}/{file}")
+            if data is None or digests.get(file) != "sha256:" + hashlib.sha256(data).hexdigest():
+                raise VerificationError(
+                    f"{run.folder}/{file} does not match comparison.json {side}.files.{file} "
+                    "(the runs are not the ones compared)"
+                )
+    if predicate.dataset_hash != (comparison.get("dataset_hash") or predicate.candidate.dataset_hash):
+        raise _mismatch("dataset_hash", "comparison.json dataset_hash")
+    if not _same(predicate.evaluators, comparison.get("evaluators")):
+        raise _mismatch("evaluators", "comparison.json evaluators")
+    summary = comparison.get("summary")
+    if not isinstance(summary, dict) or not _same(
+        predicate.summary, {k: summary[k] for k in SUMMARY_FIELDS if k in summary}
+    ):
+        raise _mismatch("summary", "comparison.json summary")
+    _check_gate(members, predicate)
+    _check_reviews(members, predicate)
+    if "environment.json" in members and not _same(_json(members, "environment.json"), predicate.environment):
+        raise _mismatch("environment", "environment.json")
+
+
+def _check_gate(members: dict[str, bytes], predicate: BundlePredicate) -> None:
+    if "gate.json" not in members:
+        if predicate.decision != "ungated" or predicate.gate is not None:
+            raise VerificationError(f"predicate decision is {predicate.decision!r} but the bundle holds no gate.json")
+        return
     gate = _json(members, "gate.json")
-    if "gate.json" in members:
-        if not isinstance(gate, dict) or predicate.gate is None or gate.get("decision") != predicate.decision:
-            raise VerificationError("predicate decision does not match gate.json")
-    elif predicate.decision != "ungated" or predicate.gate is not None:
-        raise VerificationError(f"predicate decision is {predicate.decision!r} but the bundle holds no gate.json")
+    if not isinstance(gate, dict) or predicate.gate is None or gate.get("decision") != predicate.decision:
+        raise VerificationError("predicate decision does not match gate.json")
+    try:
+        recorded = gate_info(gate)
+    except ValidationError:
+        raise VerificationError("gate.json is not a gate decision") from None
+    mine, theirs = recorded.model_dump(mode="json"), predicate.gate.model_dump(mode="json")
+    for key in ("decision", "policy_hash", "comparison_hash", "rules", "approvals"):
+        if not _same(mine[key], theirs[key]):
+            raise _mismatch(f"gate.{key}", f"gate.json {key}")
+    if recorded.comparison_hash != predicate.comparison_hash:
+        raise VerificationError("gate.json judged another comparison than comparison.json")
+
+
+def _check_reviews(members: dict[str, bytes], predicate: BundlePredicate) -> None:
+    listed = {r.file for r in predicate.reviews}
+    present = {n for n in members if n.startswith("reviews/")}
+    if listed != present:
+        name = sorted(listed ^ present)[0]
+        raise _mismatch("reviews", f"the review files in the bundle ({name!r})")
+    for i, review in enumerate(predicate.reviews):
+        data = _json(members, review.file)
+        if not isinstance(data, dict):
+            raise VerificationError(f"{review.file} is not a review sign-off")
+        signed_at = data.get("signed_at")
+        try:
+            same_time = isinstance(signed_at, str) and datetime.fromisoformat(signed_at) == datetime.fromisoformat(
+                review.signed_at
+            )
+        except ValueError:
+            same_time = False
+        expected = {
+            "layer": data.get("layer"),
+            "reviewer": data.get("reviewer"),
+            "decision": data.get("decision"),
+            "comparison_hash": data.get("comparison_hash"),
+        }
+        for key, value in expected.items():
+            if getattr(review, key) != value:
+                raise _mismatch(f"reviews[{i}].{key}", review.file)
+        if not same_time:
+            raise _mismatch(f"reviews[{i}].signed_at", review.file)
+        if review.current != (review.comparison_hash == predicate.comparison_hash):
+            raise _mismatch(f"reviews[{i}].current", "the predicate's comparison_hash")
 
 
 def verify_bundle(

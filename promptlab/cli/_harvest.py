@@ -27,6 +27,12 @@ from promptlab.cli._common import echo_json, json_option
     show_default=True,
     help="duckdb: streaming scan for large logs; python: every record through every detector (reference).",
 )
+@click.option(
+    "--max-malformed-rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Exit 3 when more than this share of lines is malformed (e.g. 0.01); the rest is still harvested.",
+)
 @click.option("--show", default=20, show_default=True, help="How many malformed lines and new cases to list.")
 @json_option
 def harvest(
@@ -36,6 +42,7 @@ def harvest(
     dry_run: bool,
     since: str | None,
     engine: str,
+    max_malformed_rate: float | None,
     show: int,
     as_json: bool,
 ) -> None:
@@ -44,6 +51,10 @@ def harvest(
     LOGS are JSONL/NDJSON or Parquet log files, OTLP JSON trace exports, or directories of them. Prints counts by
     detector and by segment, and every malformed line with its file and line number (malformed lines never stop
     the run). Re-running over the same logs adds nothing; existing cases are never overwritten.
+
+    Exit codes: 0 harvested; 2 bad input (policy, paths, or no valid record at all: every line malformed or every
+    file unreadable); 3 harvested, but an input file could not be read (corrupt Parquet, another schema) or the
+    malformed lines exceed --max-malformed-rate.
     """
     from promptlab.harvest import harvest as run_harvest
 
@@ -59,3 +70,8 @@ def harvest(
         echo_json(report.to_dict())
     else:
         click.echo(report.to_text(max_lines=show), nl=False)
+    problem = report.problem(max_malformed_rate=max_malformed_rate)
+    if problem is not None:
+        code, reason = problem
+        click.echo(f"error: {reason}", err=True)
+        raise click.exceptions.Exit(code)

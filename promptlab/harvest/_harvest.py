@@ -68,6 +68,45 @@ class HarvestReport:
     elapsed_s: float
     harvested_at: str
     detectors: list[str] = field(default_factory=list)
+    unreadable: list[Malformed] = field(default_factory=list)
+    """Input files left out because they could not be read at all (their lines are not counted)."""
+    fallback: str | None = None
+    """Why the DuckDB engine gave up, when the Python engine scanned instead."""
+
+    @property
+    def malformed_rate(self) -> float:
+        """Malformed lines as a share of all non-blank lines read (0 when nothing was read)."""
+        lines = self.records + self.outcome_records + self.malformed_count
+        return self.malformed_count / lines if lines else 0.0
+
+    def problem(self, *, max_malformed_rate: float | None = None) -> tuple[int, str] | None:
+        """The exit code and one-line reason when the input was not (all) usable, else None.
+
+        2: nothing valid at all (every line malformed, or every file unreadable); 3: some input was left out
+        (an unreadable file, or more malformed lines than `max_malformed_rate` allows) but the rest was harvested.
+        """
+        first = self.unreadable[0] if self.unreadable else (self.malformed[0] if self.malformed else None)
+        example = f" (first: {first})" if first is not None else ""
+        valid = self.records + self.outcome_records
+        if valid == 0 and (self.malformed_count or self.unreadable):
+            what = []
+            if self.malformed_count:
+                what.append(f"all {self.malformed_count:,} lines malformed")
+            if self.unreadable:
+                what.append(f"{len(self.unreadable)} unreadable file{'s' if len(self.unreadable) != 1 else ''}")
+            return 2, f"no valid log record: {', '.join(what)}{example}"
+        if self.unreadable:
+            n = len(self.unreadable)
+            return (
+                3,
+                f"{n} input file{'s were' if n != 1 else ' was'} unreadable and left out{example}",
+            )
+        if max_malformed_rate is not None and self.malformed_rate > max_malformed_rate:
+            return 3, (
+                f"{self.malformed_count:,} malformed lines ({self.malformed_rate:.1%}), over --max-malformed-rate "
+                f"{max_malformed_rate:.1%}{example}"
+            )
+        return None
 
     @property
     def by_detector(self) -> dict[str, int]:
@@ -127,6 +166,8 @@ class HarvestReport:
             "before_since": self.before_since,
             "in_scope": self.in_scope,
             "malformed": {"count": self.malformed_count, "lines": [str(m) for m in self.malformed]},
+            "unreadable": [str(m) for m in self.unreadable],
+            "fallback": self.fallback,
             "failures": len(self.failures),
             "by_detector": self.by_detector,
             "by_segment": {d: self.by_segment(d) for d in self.segment_dimensions()},
@@ -162,6 +203,11 @@ class HarvestReport:
             out.append(f"  {m}")
         if self.malformed_count > min(len(self.malformed), max_lines):
             out.append(f"  ... {self.malformed_count - min(len(self.malformed), max_lines):,} more")
+        if self.unreadable:
+            out.append(f"unreadable, left out: {len(self.unreadable)} file{'s' if len(self.unreadable) != 1 else ''}")
+            out += [f"  {m}" for m in self.unreadable]
+        if self.fallback:
+            out.append(f"note: {self.fallback}; scanned with the Python engine instead")
         out.append(f"failures by detector ({len(self.failures):,} in all):")
         width = max([len(d) for d in self.detectors] + [8])
         for d, n in self.by_detector.items():
@@ -223,6 +269,7 @@ def harvest(
     engine: Literal["duckdb", "python"] = "duckdb",
     now: datetime | None = None,
     max_malformed: int = 1000,
+    memory_limit: int | None = None,
 ) -> HarvestReport:
     """Harvest failures from production logs into regression cases under `out`.
 
@@ -235,6 +282,8 @@ def harvest(
         engine: `duckdb` (fast, streaming) or `python` (the reference: every record through every detector).
         now: the harvest time recorded in provenance (defaults to the current time).
         max_malformed: how many malformed lines are reported in detail (all are counted).
+        memory_limit: DuckDB's memory cap in bytes (default: half the memory available); beyond it DuckDB
+            spills to a temporary directory, and if it still fails the Python engine scans instead.
 
     Raises:
         InputError: a log path, the policy or the output directory is unusable (one-line message).
@@ -251,7 +300,9 @@ def harvest(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        result = scan(resolved, sources, since=since_dt, engine=engine, max_malformed=max_malformed)
+        result = scan(
+            resolved, sources, since=since_dt, engine=engine, max_malformed=max_malformed, memory_limit=memory_limit
+        )
         failures, drafts = _detect(resolved, result, harvested_at)
     finally:
         if collecting:
@@ -265,7 +316,7 @@ def harvest(
     return HarvestReport(
         sources=[str(s.path) for s in sources],
         policy=str(resolved.path) if resolved.path else None,
-        engine=engine,
+        engine=result.engine,
         dry_run=dry_run,
         out=str(out),
         since=since_dt.isoformat() if since_dt else None,
@@ -288,6 +339,8 @@ def harvest(
         elapsed_s=time.perf_counter() - started,
         harvested_at=harvested_at,
         detectors=[d.spec_name for d in resolved.detectors],
+        unreadable=result.unreadable,
+        fallback=result.fallback,
     )
 
 

@@ -96,9 +96,11 @@ def read_otlp(path: Path, *, jsonl: bool) -> OtlpRecords:
     spans: list[_Span] = []
     for line, doc in _documents(path, jsonl, out):
         try:
-            spans += list(_spans(doc))
+            spans += list(_spans(doc, line, out))
         except _Bad as exc:
             out.problems.append((line, f"not an OTLP trace export: {exc}"))
+        except _SHAPE_ERRORS as exc:  # a value of the wrong shape somewhere in a hostile or broken export
+            out.problems.append((line, f"not an OTLP trace export: {_shape(exc)}"))
     out.spans = len(spans)
     traces: dict[str, list[_Span]] = {}
     for span in spans:
@@ -106,8 +108,13 @@ def read_otlp(path: Path, *, jsonl: bool) -> OtlpRecords:
     for trace_id, members in traces.items():
         try:
             record = _record(trace_id, members)
+            if record is not None:
+                orjson.dumps(record)  # numbers beyond 64 bits cannot travel as a log record
         except _Bad as exc:
             out.problems.append((None, f"trace {trace_id}: {exc}"))
+            continue
+        except _SHAPE_ERRORS as exc:
+            out.problems.append((None, f"trace {trace_id}: unexpected attribute values ({_shape(exc)})"))
             continue
         if record is not None:
             out.records.append(record)
@@ -117,6 +124,16 @@ def read_otlp(path: Path, *, jsonl: bool) -> OtlpRecords:
 
 class _Bad(ValueError):
     pass
+
+
+# What mapping an export of the wrong shape raises (an object where a list belongs, text where a number does, a
+# year outside the calendar ...): one bad trace is reported, the others are still read.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError, RecursionError)
+
+
+def _shape(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _documents(path: Path, jsonl: bool, out: OtlpRecords) -> Iterator[tuple[int | None, Any]]:
@@ -140,34 +157,41 @@ def _line_of(data: bytes, pos: int) -> int:
     return data.count(b"\n", 0, pos) + 1
 
 
-def _spans(doc: Any) -> Iterator[_Span]:
+def _spans(doc: Any, line: int | None, out: OtlpRecords) -> Iterator[_Span]:
     if not isinstance(doc, dict) or not isinstance(doc.get("resourceSpans"), list):
         raise _Bad("expected an object with a `resourceSpans` list")
     for i, rs in enumerate(doc["resourceSpans"]):
         if not isinstance(rs, dict):
             raise _Bad(f"resourceSpans[{i}] is not an object")
-        resource = _attributes((rs.get("resource") or {}).get("attributes"))
+        resource_value = rs.get("resource") or {}
+        resource = _attributes(resource_value.get("attributes") if isinstance(resource_value, dict) else None)
         for j, ss in enumerate(rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []):
             for k, span in enumerate((ss or {}).get("spans") or []):
                 where = f"resourceSpans[{i}].scopeSpans[{j}].spans[{k}]"
                 if not isinstance(span, dict) or not span.get("traceId"):
                     raise _Bad(f"{where} has no traceId")
-                status = span.get("status") or {}
-                code = status.get("code", 0)
-                yield _Span(
-                    trace_id=str(span["traceId"]),
-                    span_id=str(span.get("spanId", "")),
-                    name=str(span.get("name", "")),
-                    start=_int(span.get("startTimeUnixNano"), where + ".startTimeUnixNano"),
-                    end=_int(span.get("endTimeUnixNano", span.get("startTimeUnixNano")), where + ".endTimeUnixNano"),
-                    attrs=_attributes(span.get("attributes")),
-                    events=[
-                        (str(e.get("name", "")), _attributes(e.get("attributes"))) for e in span.get("events") or []
-                    ],
-                    status_code=2 if code in (2, "STATUS_CODE_ERROR") else (1 if code in (1, "STATUS_CODE_OK") else 0),
-                    status_message=str(status.get("message", "")),
-                    resource=resource,
-                )
+                try:
+                    yield _span(span, where, resource)
+                except _SHAPE_ERRORS as exc:  # this span is reported; the others of the export are still read
+                    out.problems.append((line, f"not an OTLP span: {where}: {_shape(exc)}"))
+
+
+def _span(span: dict[str, Any], where: str, resource: dict[str, Any]) -> _Span:
+    """One span, decoded (a value of the wrong shape raises one of `_SHAPE_ERRORS`)."""
+    status = span.get("status") or {}
+    code = status.get("code", 0)
+    return _Span(
+        trace_id=str(span["traceId"]),
+        span_id=str(span.get("spanId", "")),
+        name=str(span.get("name", "")),
+        start=_int(span.get("startTimeUnixNano"), where + ".startTimeUnixNano"),
+        end=_int(span.get("endTimeUnixNano", span.get("startTimeUnixNano")), where + ".endTimeUnixNano"),
+        attrs=_attributes(span.get("attributes")),
+        events=[(str(e.get("name", "")), _attributes(e.get("attributes"))) for e in span.get("events") or []],
+        status_code=2 if code in (2, "STATUS_CODE_ERROR") else (1 if code in (1, "STATUS_CODE_OK") else 0),
+        status_message=str(status.get("message", "")),
+        resource=resource,
+    )
 
 
 def _int(value: Any, where: str) -> int:

@@ -114,7 +114,7 @@ class HarvestPolicy(StrictModel):
 
     prompt: str | None = None
     """Harvest only records of this prompt name; `None` means every prompt in the logs."""
-    intent_dimension: str = "intent"
+    intent_dimension: str = Field(default="intent", min_length=1)
     """The segment dimension that names the request's intent."""
     versions: dict[str, VersionPolicy] = Field(default_factory=dict)
     """Served versions: artifact, word budget, tools."""
@@ -124,10 +124,20 @@ class HarvestPolicy(StrictModel):
     """Personal data to remove from harvested cases."""
     dedup: DedupPolicy = Field(default_factory=DedupPolicy)
     """How near-duplicates merge."""
-    message_var: str = "message"
+    message_var: str = Field(default="message", min_length=1)
     """For records that log messages instead of vars: the var that receives the last user message."""
     max_request_ids: int = Field(default=20, ge=1)
     """Request ids kept in a case's provenance (the count covers all of them)."""
+
+    @field_validator("versions", mode="before")
+    @classmethod
+    def _version_names(cls, value: Any) -> Any:
+        # A version name reaches SQL literals, file names and one-line messages: it must be printable text.
+        if isinstance(value, dict):
+            for name in value:
+                if not isinstance(name, str) or not name.strip() or not name.isprintable():
+                    raise ValueError(f"version name {name!r} must be non-empty printable text")
+        return value
 
 
 @dataclass(kw_only=True)

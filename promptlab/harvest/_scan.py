@@ -22,6 +22,12 @@ Python (shared with the evaluators). So the work is split:
 On the reference 2-core machine this harvests the example's million records at about 100,000 records/s, about four
 times the time of merely reading and parsing the file with orjson, in under 800 MB (`benchmarks/bench_harvest.py`).
 
+Hostile or broken input. A file that cannot be read at all (a corrupt Parquet file, a Parquet partition with
+another schema, an unreadable OTLP export) is reported as unreadable and left out; the other files are still
+harvested. DuckDB's memory limit is sized from the memory the machine has available and it spills to a private
+temporary directory; if the engine still fails (out of memory, an internal error), the scan starts again with the
+Python engine, and the report says so.
+
 `engine="python"` skips DuckDB (except to read Parquet) and runs every record through the models and every
 detector's `check`: the reference the tests compare the DuckDB engine with, and the path for small inputs.
 
@@ -64,11 +70,21 @@ from promptlab.harvest._records import (
 from promptlab.harvest._scansql import pass1_sql, recs_ddl
 from promptlab.harvest._sqltext import count_words, lit
 
-__all__ = ["Candidate", "Malformed", "ScanResult", "Source", "open_sources", "scan"]
+__all__ = ["Candidate", "Malformed", "ScanResult", "Source", "default_memory_limit", "open_sources", "scan"]
 
 CHUNK_BYTES = 16 * 1024 * 1024
 LOG_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet")
 NESTED_COLUMNS = ("segment", "vars", "messages", "tool_calls", "usage", "outcome", "metadata")
+MEMORY_FRACTION = 0.5
+"""Share of the machine's available memory DuckDB may use (the detectors and the forked worker need the rest)."""
+MIN_MEMORY_LIMIT = 256 * 1024 * 1024
+
+
+def default_memory_limit() -> int:
+    """DuckDB's memory limit in bytes: half the memory available now, at least 256 MiB."""
+    import psutil
+
+    return max(MIN_MEMORY_LIMIT, int(psutil.virtual_memory().available * MEMORY_FRACTION))
 
 
 @dataclass(kw_only=True)
@@ -137,6 +153,12 @@ class ScanResult:
     per_source: dict[str, dict[str, int]] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     """Records per day, version and intent (for charts)."""
+    unreadable: list[Malformed] = field(default_factory=list)
+    """Files left out because they could not be read at all (corrupt Parquet, another schema ...)."""
+    engine: str = "duckdb"
+    """The engine that produced the result (`python` after a DuckDB failure)."""
+    fallback: str | None = None
+    """Why the DuckDB engine gave up, when the Python engine took over."""
 
 
 def open_sources(paths: Sequence[str | Path]) -> list[Source]:
@@ -188,7 +210,18 @@ def _load_otlp(source: Source) -> OtlpRecords:
             source.otlp = read_otlp(source.path, jsonl=source.otlp_jsonl)
         except OSError as exc:
             raise FileFormatError(source.path, f"cannot read: {exc.strerror}") from None
+        except MemoryError:
+            raise FileFormatError(source.path, "too large to read as an OTLP JSON document") from None
     return source.otlp
+
+
+class _EngineFailure(Exception):
+    """DuckDB failed for a reason that is not one input file's fault (out of memory, an internal error)."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -208,16 +241,39 @@ def scan(
     since: datetime | None = None,
     engine: Literal["duckdb", "python"] = "duckdb",
     max_malformed: int = 1000,
+    memory_limit: int | None = None,
 ) -> ScanResult:
-    """Read every source, validate every line, and return the records the detectors must examine."""
+    """Read every source, validate every line, and return the records the detectors must examine.
+
+    A file that cannot be read at all is listed in `unreadable` and left out; the others are still scanned.
+    `memory_limit` caps DuckDB's memory (bytes; default `default_memory_limit()`); when the DuckDB engine fails
+    anyway, the Python engine scans again and `fallback` says why.
+    """
+    unreadable: list[Malformed] = []
+    usable: list[Source] = []
     for source in sources:
         if source.format == "otlp":
-            _load_otlp(source)
+            try:
+                _load_otlp(source)
+            except FileFormatError as exc:
+                unreadable.append(Malformed(source=str(source.path), line=None, message=exc.detail))
+                continue
+        usable.append(source)
+    fallback = None
     if engine == "python":
-        result = _PythonScan(policy, sources, since, max_malformed).run()
+        result = _PythonScan(policy, usable, since, max_malformed).run()
     else:
-        result = _DuckScan(policy, sources, since, max_malformed).run()
-    for source in sources:
+        limit = memory_limit if memory_limit is not None else default_memory_limit()
+        try:
+            result = _DuckScan(policy, usable, since, max_malformed, limit).run()
+        except _EngineFailure as exc:
+            fallback = str(exc)
+            result = _PythonScan(policy, usable, since, max_malformed).run()
+    result.engine, result.fallback = ("python" if engine == "python" or fallback else "duckdb"), fallback
+    result.unreadable = unreadable + result.unreadable
+    for bad in unreadable:
+        result.per_source[bad.source] = {**_source_counts(), "unreadable": 1}
+    for source in usable:
         if source.otlp is not None:
             for line, message in source.otlp.problems:
                 result.malformed_count += 1
@@ -251,19 +307,29 @@ class _PythonScan:
         late: dict[str, list[Outcome]] = {}
         outcome_ids: list[str] = []
         for source in self.sources:
-            counts = result.per_source.setdefault(str(source.path), _source_counts())
-            for number, raw in self._lines(source):
-                if not raw.strip():
-                    continue
-                counts["lines"] += 1
-                try:
-                    rec = parse_line(raw)
-                except RecordError as exc:
-                    counts["malformed"] += 1
-                    result.malformed_count += 1
-                    if len(result.malformed) < self.cap:
-                        result.malformed.append(_malformed(source, number, str(exc)))
-                    continue
+            # A file is used whole or not at all: its lines are kept aside until it has been read to the end.
+            counts = _source_counts()
+            bad: list[Malformed] = []
+            parsed: list[tuple[int, LogRecord | OutcomeRecord]] = []
+            try:
+                for number, raw in self._lines(source):
+                    if not raw.strip():
+                        continue
+                    counts["lines"] += 1
+                    try:
+                        parsed.append((number, parse_line(raw)))
+                    except RecordError as exc:
+                        counts["malformed"] += 1
+                        if len(result.malformed) + len(bad) < self.cap:
+                            bad.append(_malformed(source, number, str(exc)))
+            except FileFormatError as exc:
+                result.unreadable.append(Malformed(source=str(source.path), line=None, message=exc.detail))
+                result.per_source[str(source.path)] = {**_source_counts(), "unreadable": 1}
+                continue
+            result.per_source[str(source.path)] = counts
+            result.malformed_count += counts["malformed"]
+            result.malformed += bad
+            for number, rec in parsed:
                 if isinstance(rec, OutcomeRecord):
                     counts["outcomes"] += 1
                     result.outcome_records += 1
@@ -334,16 +400,24 @@ def _source_counts() -> dict[str, int]:
 
 
 class _DuckScan:
-    def __init__(self, policy: ResolvedPolicy, sources: list[Source], since: datetime | None, cap: int) -> None:
+    def __init__(
+        self, policy: ResolvedPolicy, sources: list[Source], since: datetime | None, cap: int, memory_limit: int
+    ) -> None:
         self.policy, self.sources, self.since, self.cap = policy, sources, since, cap
+        self.memory_limit = memory_limit
+        self.unreadable: dict[int, Malformed] = {}
 
     def run(self) -> ScanResult:
         import duckdb
 
         with tempfile.TemporaryDirectory(prefix="promptlab-harvest-") as tmp:
-            con = duckdb.connect(config={"threads": max(1, os.cpu_count() or 1)})
             try:
-                con.execute("SET memory_limit = '500MB'")
+                con = duckdb.connect(config={"threads": max(1, os.cpu_count() or 1)})
+            except duckdb.Error as exc:
+                raise _EngineFailure(f"DuckDB did not start: {_first_line(exc)}") from None
+            try:
+                # Sized from the machine: a fixed cap ran out on verbose logs; beyond it DuckDB spills to `tmp`.
+                con.execute(f"SET memory_limit = '{max(1, self.memory_limit // (1024 * 1024))}MiB'")
                 con.execute("SET enable_progress_bar = false")
                 con.execute("SET preserve_insertion_order = false")
                 con.execute(f"SET temp_directory = {lit(tmp)}")
@@ -351,13 +425,40 @@ class _DuckScan:
                 for source in self.sources:
                     self._pass1(con, source)
                 result, plan = self._select(con)
+            except duckdb.Error as exc:
+                raise _EngineFailure(f"the DuckDB engine failed: {_first_line(exc)}") from None
             finally:
                 con.close()
+        result.unreadable = [self.unreadable[i] for i in sorted(self.unreadable)]
+        for bad in result.unreadable:
+            result.per_source[bad.source] = {**_source_counts(), "unreadable": 1}
         result.candidates, result.size = self._candidates(plan, result), len(plan.wanted)
         result.partition = lambda k, n: self._candidates(plan, result, share=(k, n))
         return result
 
     def _pass1(self, con: Any, source: Source) -> None:
+        """Scan one source into `recs`; a file DuckDB cannot read is set aside as unreadable (its statement
+        rolls back whole, so none of its lines count)."""
+        import duckdb
+
+        try:
+            self._pass1_rows(con, source)
+        except FileFormatError as exc:
+            self.unreadable[source.index] = Malformed(source=str(source.path), line=None, message=exc.detail)
+        except (
+            duckdb.OutOfMemoryException,
+            duckdb.InterruptException,
+            duckdb.FatalException,
+            duckdb.InternalException,
+        ):
+            raise  # not this file's fault: the whole scan falls back to the Python engine
+        except duckdb.Error as exc:
+            if source.format != "parquet":
+                raise  # any bytes are valid input to the JSONL scan: an error here is the engine's
+            message = f"not a readable Parquet log: {_first_line(exc)}"
+            self.unreadable[source.index] = Malformed(source=str(source.path), line=None, message=message)
+
+    def _pass1_rows(self, con: Any, source: Source) -> None:
         import pyarrow as pa
 
         if source.format == "parquet":
@@ -682,9 +783,13 @@ def _parquet_source_sql(con: Any, path: Path) -> str:
 
 
 def _parquet_lines(path: Path, wanted: set[int] | None = None) -> Iterator[tuple[int, bytes]]:
+    """Each row of a Parquet log as the JSON text of a record; a file DuckDB cannot read is a `FileFormatError`."""
     import duckdb
 
-    con = duckdb.connect()
+    try:
+        con = duckdb.connect()
+    except duckdb.Error as exc:
+        raise FileFormatError(path, f"cannot read the Parquet log: {_first_line(exc)}") from None
     try:
         sql = _parquet_source_sql(con, path)
         if wanted is not None:
@@ -693,5 +798,7 @@ def _parquet_lines(path: Path, wanted: set[int] | None = None) -> Iterator[tuple
         while rows := cursor.fetchmany(10000):
             for lineno, txt in rows:
                 yield int(lineno), txt.encode("utf-8")
+    except duckdb.Error as exc:
+        raise FileFormatError(path, f"not a readable Parquet log: {_first_line(exc)}") from None
     finally:
         con.close()

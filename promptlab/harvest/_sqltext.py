@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import orjson
-
 __all__ = [
     "PY_WHITESPACE",
     "WORD_RE2",
@@ -45,8 +43,12 @@ def lit_list(values: Iterable[str]) -> str:
 
 
 def json_path(key: str) -> str:
-    """A JSON path (as a SQL literal) selecting the top-level `key`."""
-    return lit("$." + orjson.dumps(key).decode())
+    """A JSON path (as a SQL literal) selecting the top-level `key`, whatever its characters.
+
+    A JSON pointer (RFC 6901), not a `$."key"` path: DuckDB's path parser rejects an empty key and misreads one
+    with a newline, while a pointer only needs `~` and `/` escaped.
+    """
+    return lit("/" + key.replace("~", "~0").replace("/", "~1"))
 
 
 def sql_words(expr: str) -> str:

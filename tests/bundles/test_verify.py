@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -26,7 +27,7 @@ from promptlab.bundles import (
     verify_bundle,
 )
 from promptlab.errors import InputError, VerificationError
-from tests._support.bundles import craft, make_compare_dir, read_members, regular, rewrite
+from tests._support.bundles import craft, make_compare_dir, make_gated_compare_dir, read_members, regular, rewrite
 from tests.bundles.conftest import Keys
 from tests.conftest import CliResult
 
@@ -230,6 +231,86 @@ def test_statement_that_a_trusted_key_signed_by_mistake_is_still_checked(
     bundle: Path, keys: Keys, edit: Callable[[dict[str, Any]], None], reason: str
 ) -> None:
     _resign(bundle, load_private_key(keys.alice.private_path), edit=edit)
+    _fails(bundle, keys, reason)
+
+
+def _swap(statement: dict[str, Any]) -> None:
+    predicate = statement["predicate"]
+    predicate["baseline"], predicate["candidate"] = predicate["candidate"], predicate["baseline"]
+
+
+def test_statement_with_baseline_and_candidate_swapped_is_refused_even_when_a_trusted_key_signed_it(
+    bundle: Path, keys: Keys, run_cli: Callable[..., CliResult]
+) -> None:
+    _resign(bundle, load_private_key(keys.alice.private_path), edit=_swap)
+    _fails(bundle, keys, r"predicate baseline\.folder does not match the bundle layout", run_cli)
+
+
+def test_swapped_runs_with_matching_folders_and_digests_are_refused_against_comparison_json(
+    bundle: Path, keys: Keys
+) -> None:
+    # The thorough forger: swaps the run folders too and re-signs digests that match them.
+    members = read_members(bundle)
+    swapped = {}
+    for name, data in members.items():
+        if name.startswith("runs/"):
+            side, rest = name.split("/")[1], name.split("/", 2)[2]
+            name = f"runs/{'candidate' if side == 'baseline' else 'baseline'}/{rest}"
+        swapped[name] = data
+    craft(bundle, [regular(n, d) for n, d in swapped.items()])
+
+    def forge(statement: dict[str, Any]) -> None:
+        _swap(statement)
+        predicate = statement["predicate"]
+        predicate["baseline"]["folder"], predicate["candidate"]["folder"] = "runs/baseline", "runs/candidate"
+        statement["subject"] = [
+            {"name": n, "digest": {"sha256": hashlib.sha256(d).hexdigest()}}
+            for n, d in sorted(swapped.items())
+            if n != ENVELOPE_NAME
+        ]
+
+    _resign(bundle, load_private_key(keys.alice.private_path), edit=forge)
+    _fails(bundle, keys, r"predicate baseline\.run_hash does not match comparison\.json baseline\.run_hash")
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda p: p["summary"].update(headline="all better"), r"predicate summary does not match comparison\.json"),
+        (lambda p: p["evaluators"].append("contains"), r"predicate evaluators does not match comparison\.json"),
+        (lambda p: p.update(dataset_hash="sha256:" + "2" * 64), r"predicate dataset_hash does not match"),
+        (lambda p: p["candidate"].update(case_count=1), r"predicate candidate\.case_count does not match .*run\.json"),
+        (lambda p: p["baseline"].update(run_hash="sha256:" + "3" * 64), r"predicate baseline\.run_hash does not"),
+        (lambda p: p["environment"].update(python="0.1"), r"predicate environment does not match environment\.json"),
+    ],
+)
+def test_predicate_fields_that_disagree_with_the_signed_files_are_refused_naming_the_field(
+    bundle: Path, keys: Keys, edit: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    _resign(bundle, load_private_key(keys.alice.private_path), edit=lambda s: edit(s["predicate"]))
+    _fails(bundle, keys, reason)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (
+            lambda p: [r.update(status="pass") for r in p["gate"]["rules"]],
+            r"predicate gate\.rules does not match gate\.json",
+        ),
+        (lambda p: p["gate"].update(policy_hash="sha256:" + "4" * 64), r"predicate gate\.policy_hash does not"),
+        (lambda p: p["reviews"][0].update(decision="approve", reviewer="Someone Else"), r"predicate reviews\[0\]\."),
+        (lambda p: p["reviews"].pop(), r"predicate reviews does not match the review files"),
+        (lambda p: p["reviews"][1].update(current=True), r"predicate reviews\[1\]\.current does not match"),
+    ],
+)
+def test_gate_and_review_claims_must_match_gate_json_and_the_sign_offs(
+    tmp_path: Path, keys: Keys, edit: Callable[[dict[str, Any]], None], reason: str
+) -> None:
+    bundle = tmp_path / "gated.tar.gz"
+    export_bundle(make_gated_compare_dir(tmp_path), bundle, key=keys.alice.private_path)
+    assert _verify(bundle, keys).decision == "needs_approval"
+    _resign(bundle, load_private_key(keys.alice.private_path), edit=lambda s: edit(s["predicate"]))
     _fails(bundle, keys, reason)
 
 

@@ -88,3 +88,54 @@ def test_the_installed_command_runs_end_to_end_without_tracebacks(
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_a_log_of_only_malformed_lines_exits_2_with_the_count_and_first_examples(
+    run_cli: Callable[..., Any], policy_file: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "junk.jsonl"
+    log.write_text('not json\n{"request_id": 1}\n\n[1, 2]\n')
+    result = run_cli("harvest", log, "--policy", policy_file, "--out", tmp_path / "rc")
+    assert result.code == 2, result.out
+    assert "malformed: 3 lines" in result.out
+    assert f"{log}:1: malformed JSON" in result.out and f"{log}:4: " in result.out
+    assert result.err.count("\n") == 1
+    assert result.err.startswith(f"error: no valid log record: all 3 lines malformed (first: {log}:1: malformed JSON")
+    assert not (tmp_path / "rc").exists()
+
+
+def test_max_malformed_rate_exits_3_after_harvesting_the_valid_lines(
+    run_cli: Callable[..., Any], logs: list[Path], policy_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "rc"
+    within = run_cli(
+        "harvest", *logs, "--policy", policy_file, "--out", out, "--dry-run", "--max-malformed-rate", "0.5"
+    )
+    assert within.code == 0, within.err
+    over = run_cli("harvest", *logs, "--policy", policy_file, "--out", out, "--max-malformed-rate", "0.01")
+    assert over.code == 3, over.err
+    assert over.err.count("\n") == 1 and "over --max-malformed-rate 1.0%" in over.err
+    assert f"cases: {sum(EXPECTED_CASES.values())} new" in over.out and (out / "harvest-outcome.jsonl").exists()
+
+
+def test_an_unreadable_parquet_file_exits_3_naming_it_and_the_rest_is_harvested(
+    run_cli: Callable[..., Any], logs: list[Path], policy_file: Path, tmp_path: Path
+) -> None:
+    bad = logs[0].parent / "broken.parquet"
+    bad.write_bytes(b"PAR1\x00\x01garbage")
+    result = run_cli("harvest", logs[0].parent, "--policy", policy_file, "--out", tmp_path / "rc", "--json")
+    assert result.code == 3
+    assert result.err.count("\n") == 1 and result.err.startswith("error: 1 input file was unreadable and left out")
+    assert str(bad) in result.err and "Traceback" not in result.err
+    data = json.loads(result.out)
+    assert data["by_detector"] == EXPECTED and data["unreadable"][0].startswith(f"{bad}: ")
+
+
+def test_an_empty_intent_dimension_is_a_one_line_policy_error_not_a_binder_exception(
+    run_cli: Callable[..., Any], logs: list[Path], tmp_path: Path
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text('intent_dimension: ""\ndetectors: [excessive_verbosity]\n')
+    result = run_cli("harvest", *logs, "--policy", policy, "--out", tmp_path / "rc")
+    assert result.code == 2
+    assert result.err == f"error: {policy}: intent_dimension: string should have at least 1 character\n"

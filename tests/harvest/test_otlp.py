@@ -234,3 +234,27 @@ def test_the_example_traces_are_read() -> None:
     assert len(result.problems) == 1 and "promptlab.prompt.version" in result.problems[0][1]
     for record in result.records:
         parse_record(record)
+
+
+def test_otlp_values_of_the_wrong_shape_are_reported_per_trace_and_the_good_trace_is_kept(tmp_path: Path) -> None:
+    import json
+
+    good_attrs = [
+        attr("promptlab.prompt.name", "triage"),
+        attr("promptlab.prompt.version", "v1"),
+        attr("gen_ai.operation.name", "chat"),
+        attr("promptlab.vars", '{"message": "hi"}'),
+    ]
+    good = span("t0", "s0", "chat", good_attrs)
+    listed_status = {**span("t1", "s1", "chat", good_attrs), "status": [{"name": "x"}]}
+    huge_usage = span(
+        "t2", "s2", "chat", [*good_attrs, {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(10**30)}}]
+    )
+    far_future = {**span("t3", "s3", "chat", good_attrs), "startTimeUnixNano": str(10**30)}
+    doc = {"resourceSpans": [{"resource": None, "scopeSpans": [{"spans": [good, huge_usage, far_future]}]},
+                             {"resource": [], "scopeSpans": [{"spans": [listed_status]}]}]}  # fmt: skip
+    path = tmp_path / "spans.json"
+    path.write_text(json.dumps(doc))
+    records = read_otlp(path, jsonl=False)
+    assert [r["request_id"] for r in records.records] == ["t0"]
+    assert len(records.problems) == 3 and all("\n" not in message for _, message in records.problems)

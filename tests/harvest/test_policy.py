@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,12 @@ def test_a_missing_or_malformed_policy_file_is_one_line(tmp_path: Path) -> None:
     broken.write_text("detectors: [\n")
     with pytest.raises(FileFormatError, match=r"broken\.yaml: malformed YAML at line"):
         load_policy(broken)
+
+
+def test_version_names_that_are_empty_or_hold_control_characters_are_refused(tmp_path: Path) -> None:
+    for name in ("", " ", "v\x1e1"):
+        path = tmp_path / "p.json"
+        path.write_text(json.dumps({"versions": {name: {"max_words": 5}}, "detectors": ["outcome"]}))
+        with pytest.raises(FileFormatError, match=r"versions: .*must be non-empty printable text") as exc:
+            load_policy(path)
+        assert "\x1e" not in str(exc.value) and "\n" not in str(exc.value)

@@ -11,8 +11,9 @@ import pytest
 
 from promptlab.errors import FileFormatError, InputError
 from promptlab.harvest import harvest, load_policy
+from promptlab.harvest._records import RESPONSE_KEYS
 from promptlab.harvest._scan import _jsonl_batches, open_sources, scan
-from tests.harvest.conftest import POLICY, write_policy
+from tests.harvest.conftest import EXPECTED, POLICY, write_policy
 
 SPACES = [" ", "  ", "\n", "\n\n", "\t", "\u00a0", "\u3000", " \u2028 ", "\r\n"]
 WORDS = ["fine", "thanks", "order", "TR12345678", "TR00000001", "2024-06-01", "naïve", "straße", "I'm", "can't"]
@@ -151,14 +152,18 @@ def test_log_paths_are_checked_before_reading(tmp_path: Path) -> None:
     assert [s.format for s in open_sources([otlp])] == ["otlp"]
 
 
-def test_parquet_columns_outside_the_format_are_a_one_line_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["duckdb", "python"])
+def test_parquet_columns_outside_the_format_leave_the_file_out_as_unreadable(tmp_path: Path, engine: Any) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"request_id": ["r"], "colour": ["red"]}), tmp_path / "x.parquet")
     policy = load_policy(write_policy(tmp_path / "p", {"detectors": ["outcome"]}))
-    with pytest.raises(FileFormatError, match=r"x\.parquet: unknown column 'colour'"):
-        scan(policy, open_sources([tmp_path / "x.parquet"]))
+    result = scan(policy, open_sources([tmp_path / "x.parquet"]), engine=engine)
+    assert [str(m) for m in result.unreadable] == [
+        f"{tmp_path / 'x.parquet'}: unknown column 'colour' (expected record fields: " + ", ".join(RESPONSE_KEYS) + ")"
+    ]
+    assert result.records == 0 and result.per_source[str(tmp_path / "x.parquet")]["unreadable"] == 1
 
 
 def test_parquet_with_native_nested_columns_and_timestamps_is_read(tmp_path: Path) -> None:
@@ -188,3 +193,146 @@ def test_parquet_with_native_nested_columns_and_timestamps_is_read(tmp_path: Pat
         report = harvest([tmp_path / "x.parquet"], policy=path, out=tmp_path / "rc", dry_run=True, engine=engine)  # type: ignore[arg-type]
         assert report.malformed_count == 0, report.malformed
         assert [(f.request_id, f.timestamp) for f in report.failures] == [("p1", "2024-06-01T08:00:00.000000Z")]
+
+
+def _verbose_log(path: Path, n: int) -> Path:
+    """`n` responses whose JSON output carries a ~10 KB multi-line reply (what the verbosity detector exists for)."""
+    words = [f"w{j % 97}" for j in range(2500)]
+    reply = "\n".join(" ".join(words[k : k + 12]) for k in range(0, 2500, 12))[:10240]
+    with path.open("wb") as fh:
+        for i in range(n):
+            rec = {
+                "request_id": f"r{i}",
+                "timestamp": "2024-06-01T10:00:00Z",
+                "prompt": "triage",
+                "version": "v1",
+                "segment": {"intent": "billing"},
+                "vars": {"message": f"hi {i}"},
+                "output": orjson.dumps({"category": "a", "reply": reply}).decode(),
+            }
+            fh.write(orjson.dumps(rec) + b"\n")
+    return path
+
+
+VERBOSE_POLICY = {"detectors": [{"excessive_verbosity": {"factor": 3, "field": "reply", "min_group": 5}}]}
+
+
+def test_two_thousand_ten_kb_replies_harvest_with_duckdb_without_running_out_of_memory(tmp_path: Path) -> None:
+    # With the old fixed memory_limit='500MB' this log crashed with an OutOfMemoryException traceback.
+    log = _verbose_log(tmp_path / "verbose.jsonl", 2000)
+    policy = write_policy(tmp_path / "p", VERBOSE_POLICY)
+    report = harvest([log], policy=policy, out=tmp_path / "rc", dry_run=True)
+    assert (report.engine, report.fallback) == ("duckdb", None)
+    assert report.records == 2000 and report.malformed_count == 0
+
+
+def test_an_engine_out_of_memory_falls_back_to_the_python_scan_with_the_same_result(tmp_path: Path) -> None:
+    log = _verbose_log(tmp_path / "verbose.jsonl", 300)
+    with log.open("ab") as fh:  # one reply far above its group's usual length: a failure both engines find
+        fh.write(
+            orjson.dumps(
+                {
+                    "request_id": "long",
+                    "timestamp": "2024-06-02T10:00:00Z",
+                    "prompt": "triage",
+                    "version": "v1",
+                    "segment": {"intent": "billing"},
+                    "vars": {"message": "long"},
+                    "output": orjson.dumps({"reply": "word " * 9000}).decode(),
+                }
+            )
+            + b"\n"
+        )
+    policy = write_policy(tmp_path / "p", VERBOSE_POLICY)
+    starved = harvest([log], policy=policy, out=tmp_path / "rc", dry_run=True, memory_limit=8 * 1024 * 1024)
+    reference = harvest([log], policy=policy, out=tmp_path / "rc", dry_run=True, engine="python")
+    assert starved.engine == "python" and starved.fallback is not None
+    assert "Out of Memory" in starved.fallback and "\n" not in starved.fallback
+    assert f"note: {starved.fallback}; scanned with the Python engine instead" in starved.to_text()
+    assert [f.request_id for f in starved.failures] == [f.request_id for f in reference.failures] == ["long"]
+    assert starved.records == reference.records == 301
+
+
+def _corrupt_parquet(path: Path) -> Path:
+    """A Parquet file whose footer is intact (its schema reads fine) but whose pages are garbage."""
+    import struct
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 50
+    pq.write_table(
+        pa.table(
+            {
+                "request_id": [f"pq{i}" for i in range(n)],
+                "timestamp": ["2024-06-01T00:00:00Z"] * n,
+                "prompt": ["triage"] * n,
+                "version": ["v1"] * n,
+                "vars": ['{"message": "hi"}'] * n,
+                "output": ["I must decline"] * n,
+            }
+        ),
+        path,
+    )
+    data = bytearray(path.read_bytes())
+    footer = struct.unpack("<I", data[-8:-4])[0]
+    for i in range(4, len(data) - 8 - footer):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "python"])
+def test_corrupt_or_foreign_parquet_files_are_reported_and_the_other_files_still_harvested(
+    tmp_path: Path, logs: list[Path], policy_file: Path, engine: Any
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = logs[0].parent
+    _corrupt_parquet(folder / "corrupt.parquet")
+    (folder / "garbage.parquet").write_bytes(b"PAR1 this is not parquet at all")
+    (folder / "part=2").mkdir()
+    pq.write_table(pa.table({"id": [1], "text": ["hello"]}), folder / "part=2" / "other.parquet")
+    clean = harvest(logs, policy=policy_file, out=tmp_path / "rc", dry_run=True, engine=engine)
+    report = harvest([folder], policy=policy_file, out=tmp_path / "rc", dry_run=True, engine=engine)
+    assert report.by_detector == clean.by_detector == EXPECTED
+    assert report.records == clean.records and report.malformed_count == clean.malformed_count
+    bad = {Path(m.source).name: m.message for m in report.unreadable}
+    assert set(bad) == {"corrupt.parquet", "garbage.parquet", "other.parquet"}
+    assert all("\n" not in m for m in bad.values())
+    assert bad["other.parquet"].startswith("unknown column 'id'")
+    problem = report.problem()
+    assert problem is not None and problem[0] == 3 and "3 input files were unreadable" in problem[1]
+
+
+def test_segment_dimensions_and_fields_with_quotes_newlines_or_nothing_are_read_not_interpolated(
+    tmp_path: Path,
+) -> None:
+    odd = ["", 'a"b', "a\nb", "x'); DROP TABLE recs; --", "a/b~c"]
+    log = tmp_path / "odd.jsonl"
+    lines = []
+    for i in range(30):
+        reply = "short answer" if i else "word " * 400
+        rec = {
+            "request_id": f"r{i}",
+            "timestamp": "2024-06-01T10:00:00Z",
+            "prompt": "triage",
+            "version": "v1",
+            "segment": {d: f"v{k}" for k, d in enumerate(odd)},
+            "vars": {"message": "hi"},
+            "output": orjson.dumps({odd[1]: reply}).decode(),
+        }
+        lines.append(orjson.dumps(rec))
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    policy = {
+        "intent_dimension": odd[2],
+        "detectors": [{"excessive_verbosity": {"factor": 3, "field": odd[1], "by": odd, "min_group": 5}}],
+    }
+    path = write_policy(tmp_path / "p", policy)
+    found = {
+        engine: harvest([log], policy=path, out=tmp_path / "rc", dry_run=True, engine=engine)  # type: ignore[arg-type]
+        for engine in ("duckdb", "python")
+    }
+    assert [f.request_id for f in found["duckdb"].failures] == [f.request_id for f in found["python"].failures]
+    assert [f.request_id for f in found["duckdb"].failures] == ["r0"]
