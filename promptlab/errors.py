@@ -14,6 +14,7 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
     │   └── RegistryUnavailableError  the registry store cannot be reached
+    │       └── RegistryLockedError   another writer held the store's write lock past the deadline
     └── NotebookError              a notebook run failed or got bad parameters
 """
 
@@ -28,6 +29,7 @@ __all__ = [
     "PromptlabError",
     "ProviderError",
     "RegistryError",
+    "RegistryLockedError",
     "RegistryUnavailableError",
     "SpecError",
     "TemplateError",
@@ -108,6 +110,12 @@ class RegistryUnavailableError(RegistryError):
     """The registry's store cannot be reached."""
 
     exit_code = 1
+
+
+class RegistryLockedError(RegistryUnavailableError):
+    """Another writer held the store's write lock past the deadline; nothing was applied (exit 75, EX_TEMPFAIL)."""
+
+    exit_code = 75
 
 
 class NotebookError(PromptlabError):
