@@ -247,7 +247,7 @@ class Registry:
         except RegistryUnavailableError as exc:
             self.mark_stale(str(exc))
             raise
-        except Exception as exc:  # noqa: BLE001 - undecodable JSON, invalid plans, missing artifacts ...
+        except Exception as exc:  # undecodable JSON, invalid plans, missing artifacts ...
             log.warning("registry store %s holds an unusable configuration", self.url, exc_info=True)
             err = RegistryUnavailableError(
                 f"registry store {self.url} holds an unusable configuration: {type(exc).__name__}: {first_line(exc)}"

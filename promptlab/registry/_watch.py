@@ -66,7 +66,7 @@ class Watcher:
             reason = f"registry store {self._store.display} is unusable: {type(exc).__name__}: {first_line(exc)}"
         try:
             self._target.mark_stale(reason)
-        except Exception:  # noqa: BLE001 - keep watching whatever happens
+        except Exception:  # keep watching whatever happens
             log.warning("registry watcher: could not mark the configuration stale", exc_info=True)
 
     def _poll_loop(self) -> None:

@@ -144,7 +144,9 @@ def test_store_that_lost_a_served_label_is_an_outage(url: str, open_registry: Ca
     _seed(writer)
     reader = open_registry(url, watch=True, poll_interval=0.02)
     assert _serving(reader) == ("v2", False)
-    _raw(url, "DELETE FROM pl_labels WHERE label = 'staging'", "UPDATE pl_state SET value = value + 1 WHERE key = 'seq'")
+    _raw(
+        url, "DELETE FROM pl_labels WHERE label = 'staging'", "UPDATE pl_state SET value = value + 1 WHERE key = 'seq'"
+    )
     wait_for(lambda: reader.stale is not None)
     assert "lost label(s) triage:staging" in (reader.stale or "")
     assert _serving(reader) == ("v2", True)
