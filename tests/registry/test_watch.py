@@ -207,7 +207,7 @@ def test_empty_postgres_schema_is_an_outage_and_readers_do_not_create_it(
         assert pg.execute("SELECT to_regclass('pl_state')").fetchone() == (None,)
     writer = open_registry(pg_url)
     _seed(writer)
-    wait_for(lambda: fresh.stale is None)
+    wait_for(lambda: fresh.stale is None and fresh.seq == writer.seq)
     assert _serving(fresh) == ("v2", False)
     _raw(pg_url, "DROP TABLE pl_labels", "DROP TABLE pl_state")
     wait_for(lambda: fresh.stale is not None)
