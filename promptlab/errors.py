@@ -16,6 +16,7 @@ Every error a user can fix is a `PromptlabError`; the CLI prints it as one line 
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
     │   ├── RegistryUnavailableError  the registry store cannot be reached
+    │   │   └── RegistryLockedError   another writer held the store's write lock past the deadline
     │   └── ConcurrentChangeError  another writer changed a rollout between a decision and its write
     └── NotebookError              a notebook run failed or got bad parameters
         └── GateNotPassedError     a notebook asked to fail unless the gate passes saw it not pass
@@ -35,6 +36,7 @@ __all__ = [
     "PromptlabError",
     "ProviderError",
     "RegistryError",
+    "RegistryLockedError",
     "RegistryUnavailableError",
     "RunErrorRateError",
     "SpecError",
@@ -120,6 +122,12 @@ class RegistryUnavailableError(RegistryError):
 
 class ConcurrentChangeError(RegistryError):
     """Another writer changed a rollout between the decision (a canary check, an advance) and its write."""
+
+
+class RegistryLockedError(RegistryUnavailableError):
+    """Another writer held the store's write lock past the deadline; nothing was applied (exit 75, EX_TEMPFAIL)."""
+
+    exit_code = 75
 
 
 class NotebookError(PromptlabError):

@@ -1,4 +1,9 @@
-"""`promptlab registry publish|label|resolve|history`."""
+"""`promptlab registry publish|label|resolve|history`.
+
+Exit codes: 0 done; 2 bad input or refused (unknown prompt, missing evidence ...); 1 the store is unreachable,
+missing, corrupt or behind what was already served (nothing changed); 75 another writer held the store's write
+lock past `--lock-timeout` (nothing changed; retry).
+"""
 
 from __future__ import annotations
 
@@ -57,12 +62,20 @@ def evidence_options(f: F) -> F:
 
 
 label_option = click.option("--label", "label_", default="production", show_default=True, help="Label (environment).")
+lock_timeout_option = click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0, min_open=True, max=3600),
+    envvar="PROMPTLAB_REGISTRY_LOCK_TIMEOUT",
+    default=None,
+    help="Seconds to wait for another writer's lock before giving up with exit 75 [env: "
+    "PROMPTLAB_REGISTRY_LOCK_TIMEOUT; default: 5].",
+)
 reason_option = click.option("--reason", required=True, help="Why (recorded in the audit log).")
 
 
-def open_registry(url: str | None) -> Registry:
+def open_registry(url: str | None, *, lock_timeout: float | None = None) -> Registry:
     """A registry for a one-shot command (no background thread)."""
-    return Registry(url, watch=False)
+    return Registry(url, watch=False, lock_timeout=lock_timeout)
 
 
 def forced(call: Callable[[], Any]) -> Any:
@@ -99,11 +112,13 @@ def registry() -> None:
 @registry.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--reason", default="", help="Why (recorded in the audit log).")
+@lock_timeout_option
 @registry_options
-def publish(files: tuple[str, ...], reason: str, url: str | None, actor: str) -> None:
-    """Publish artifact files (immutable: the same version with other content is refused)."""
+def publish(files: tuple[str, ...], reason: str, lock_timeout: float | None, url: str | None, actor: str) -> None:
+    """Publish artifact files (immutable: the same version with other content is refused); the first publish
+    creates the store."""
     artifacts = [PromptArtifact.from_file(f) for f in files]  # validate every file before publishing any
-    with open_registry(url) as reg:
+    with open_registry(url, lock_timeout=lock_timeout) as reg:
         for a in artifacts:
             r = reg.publish(a, actor=actor, reason=reason)
             state = f"published (#{r.seq})" if r.created else "unchanged (already published)"
@@ -116,6 +131,7 @@ def publish(files: tuple[str, ...], reason: str, url: str | None, actor: str) ->
 @label_option
 @reason_option
 @evidence_options
+@lock_timeout_option
 @registry_options
 def label_(
     name: str,
@@ -125,11 +141,12 @@ def label_(
     bundle: str | None,
     trusted_keys: tuple[str, ...],
     force: bool,
+    lock_timeout: float | None,
     url: str | None,
     actor: str,
 ) -> None:
     """Point a label at a version; protected labels (production) need a verified evidence bundle."""
-    with open_registry(url) as reg:
+    with open_registry(url, lock_timeout=lock_timeout) as reg:
         entry = forced(
             lambda: reg.label(
                 name,

@@ -28,6 +28,7 @@ from promptlab.cli._registry import (
     evidence_options,
     forced,
     label_option,
+    lock_timeout_option,
     open_registry,
     reason_option,
     registry_options,
@@ -214,10 +215,17 @@ def abort(name: str, label_: str, reason: str, url: str | None, actor: str) -> N
 @click.option("--to", "to", default=None, help="Version to go back to (default: the previous one).")
 @label_option
 @reason_option
+@lock_timeout_option
 @registry_options
-def rollback(name: str, to: str | None, label_: str, reason: str, url: str | None, actor: str) -> None:
-    """Switch back at once: abort a live rollout, or move the label to the previous version."""
-    with open_registry(url) as reg:
+def rollback(
+    name: str, to: str | None, label_: str, reason: str, lock_timeout: float | None, url: str | None, actor: str
+) -> None:
+    """Switch back at once: abort a live rollout, or move the label to the previous version.
+
+    Exits 0 when applied, 2 when refused, 1 when the store is unreachable or broken, 75 when another writer held
+    the write lock past --lock-timeout (nothing applied).
+    """
+    with open_registry(url, lock_timeout=lock_timeout) as reg:
         entry = reg.rollback(name, to=to, label=label_, actor=actor, reason=reason)
     click.echo(audit_line(entry))
 

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -21,7 +22,7 @@ from sqlalchemy import insert, select
 
 from promptlab._util.canonical import canonical_json
 from promptlab.artifacts import PromptArtifact
-from promptlab.errors import InputError, RegistryError, RegistryUnavailableError
+from promptlab.errors import FileFormatError, InputError, RegistryError, RegistryUnavailableError
 from promptlab.gate import RollbackCriteria
 from promptlab.registry import _rollouts
 from promptlab.registry._audit import AuditEntry, append_audit, read_audit
@@ -38,7 +39,7 @@ from promptlab.registry._outcomes import OutcomeEvent, store_outcomes
 from promptlab.registry._routes import Resolution, Route, compile_routes
 from promptlab.registry._schema import artifacts, labels
 from promptlab.registry._state import ConfigState, RolloutState, load_state, read_snapshot, write_snapshot
-from promptlab.registry._store import Store, Writer, default_url
+from promptlab.registry._store import DEFAULT_LOCK_TIMEOUT, Store, StoreAbsentError, Writer, default_url, first_line
 from promptlab.registry._watch import Watcher
 from promptlab.rollout._assign import RequestContext
 from promptlab.rollout._canary import CanaryReport
@@ -49,6 +50,21 @@ __all__ = ["ForcedPromotionWarning", "PublishResult", "Registry"]
 log = logging.getLogger("promptlab.registry")
 
 _EMPTY = RequestContext()
+
+
+def _lock_timeout(given: float | None) -> float:
+    if given is not None:
+        return given
+    env = os.environ.get("PROMPTLAB_REGISTRY_LOCK_TIMEOUT")
+    if not env:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(env)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        raise InputError(f"PROMPTLAB_REGISTRY_LOCK_TIMEOUT={env!r}: expected a positive number of seconds")
+    return value
 
 
 class ForcedPromotionWarning(UserWarning):
@@ -76,6 +92,11 @@ class Registry:
     or a change-counter poll for SQLite). When the store is unreachable it keeps serving the last known good
     configuration (also persisted to a local snapshot file for cold starts) and says so with `stale=True`.
 
+    A broken store never replaces the last known good configuration: a missing, corrupt or half-copied store, a
+    store without its schema, a change counter behind the one already served, a store with another identity, or
+    one that lost a label this process serves are all treated as an outage (stale, last known good kept, snapshot
+    untouched). Readers never create a store; only `publish` does.
+
     Args:
         url: `sqlite:///path/registry.db` or `postgresql://user@host:port/db`; default `PROMPTLAB_REGISTRY_URL`,
             else `sqlite:///.promptlab/registry.db`.
@@ -87,6 +108,8 @@ class Registry:
         protected_labels: Labels that serve everyone: making a version active on them needs verified evidence.
         clock: Source of epoch seconds (tests and simulations pass their own).
         max_pinned: How many conversations to remember for sticky assignment (oldest forgotten first).
+        lock_timeout: Seconds a change waits for another writer's lock before failing with
+            `RegistryLockedError`; default `PROMPTLAB_REGISTRY_LOCK_TIMEOUT`, else 5.
     """
 
     def __init__(
@@ -99,8 +122,9 @@ class Registry:
         protected_labels: Iterable[str] = ("production",),
         clock: Callable[[], float] = time.time,
         max_pinned: int = 100_000,
+        lock_timeout: float | None = None,
     ) -> None:
-        self._store = Store(url or default_url())
+        self._store = Store(url or default_url(), lock_timeout=_lock_timeout(lock_timeout))
         self.url = self._store.display
         self._clock = clock
         self.protected_labels = frozenset(protected_labels)
@@ -113,23 +137,36 @@ class Registry:
         self._stale: str | None = None
         self._routes: dict[tuple[str, str], Route] = {}
         self._watcher: Watcher | None = None
+        self._created = False
+        snapshot: ConfigState | None = None
+        snapshot_error: FileFormatError | None = None
+        if self._snapshot_path.exists():
+            try:
+                snapshot = read_snapshot(self._snapshot_path)
+            except FileFormatError as exc:
+                snapshot_error = exc
         try:
-            if not self._store.exists() and self._snapshot_path.exists():
-                # A snapshot says this store existed: creating an empty one would silently serve nothing.
-                raise RegistryUnavailableError(
-                    f"registry store {self.url} is unreachable: the file is missing, but snapshot "
-                    f"{self._snapshot_path} shows it existed; restore it, or delete the snapshot to start afresh"
-                )
-            self._store.create()
-            self.refresh()
+            # Compared against the snapshot: a store behind it, or another store, is an outage, not the truth.
+            with self._lock:
+                self._load(previous=None, baseline=snapshot)
         except RegistryUnavailableError as exc:
-            if not self._snapshot_path.exists():
+            if snapshot is not None:
+                self._state = snapshot
+                self._stale = str(exc)
+                self._routes = compile_routes(self._state, stale=self._stale)
+                log.warning("serving the last known good snapshot %s: %s", self._snapshot_path, exc)
+            elif snapshot_error is not None:
+                self._store.dispose()
+                raise snapshot_error from None
+            elif isinstance(exc, StoreAbsentError):
+                # Nothing published yet (publish creates the store): serve nothing, flagged, until it appears.
+                self._stale = str(exc)
+            else:
                 self._store.dispose()
                 raise
-            self._state = read_snapshot(self._snapshot_path)
-            self._stale = str(exc)
-            self._routes = compile_routes(self._state, stale=self._stale)
-            log.warning("serving the last known good snapshot %s: %s", self._snapshot_path, exc)
+        else:
+            if snapshot_error is not None:
+                log.warning("ignored an unreadable registry snapshot (it is rewritten): %s", snapshot_error)
         if watch:
             self._watcher = Watcher(self._store, self, interval=poll_interval)
 
@@ -194,37 +231,78 @@ class Registry:
         """Reload the configuration from the store (incrementally) and swap it in atomically.
 
         Raises:
-            RegistryUnavailableError: the store cannot be reached (the configuration is marked stale).
+            RegistryUnavailableError: the store cannot be reached, or what it holds cannot replace the
+                configuration in memory (the configuration is marked stale and kept).
         """
         with self._lock:
+            known = self._state if self._state.seq >= 0 else None
+            self._load(previous=known, baseline=known)
+
+    def _load(self, *, previous: ConfigState | None, baseline: ConfigState | None) -> None:
+        """Read, validate and swap in the store's configuration; on any failure mark stale and raise."""
+        try:
+            with self._store.read() as conn:
+                new = load_state(conn, previous, display=self.url)
+            routes = compile_routes(new)  # also validates: every label and rollout has its artifact
+        except RegistryUnavailableError as exc:
+            self.mark_stale(str(exc))
+            raise
+        except Exception as exc:  # undecodable JSON, invalid plans, missing artifacts ...
+            log.warning("registry store %s holds an unusable configuration", self.url, exc_info=True)
+            err = RegistryUnavailableError(
+                f"registry store {self.url} holds an unusable configuration: {type(exc).__name__}: {first_line(exc)}"
+            )
+            self.mark_stale(str(err))
+            raise err from None
+        problem = self._regression(baseline, new)
+        if problem is not None:
+            self.mark_stale(problem)
+            raise RegistryUnavailableError(problem)
+        if new.seq == self._state.seq and new.store_id == self._state.store_id and self._stale is None:
+            return
+        was_stale = self._stale is not None and self._state.seq >= 0
+        self._stale = None
+        self._state = new
+        # One reference swap: a concurrent resolve sees the old routes or the new ones, never a mixture.
+        self._routes = routes
+        if was_stale:
+            log.warning("registry store %s is reachable again (seq %d)", self.url, new.seq)
+        if self._persist:
             try:
-                with self._store.read() as conn:
-                    new = load_state(conn, self._state)
-            except RegistryUnavailableError as exc:
-                self.mark_stale(str(exc))
-                raise
-            if new.seq == self._state.seq and self._stale is None:
-                return
-            was_stale = self._stale
-            self._stale = None
-            self._state = new
-            # One reference swap: a concurrent resolve sees the old routes or the new ones, never a mixture.
-            self._routes = compile_routes(new)
-            if was_stale:
-                log.warning("registry store %s is reachable again (seq %d)", self.url, new.seq)
-            if self._persist:
-                try:
-                    write_snapshot(self._snapshot_path, new)
-                except OSError as exc:
-                    log.warning("could not write registry snapshot %s: %s", self._snapshot_path, exc)
+                write_snapshot(self._snapshot_path, new)
+            except OSError as exc:
+                log.warning("could not write registry snapshot %s: %s", self._snapshot_path, exc)
+
+    def _regression(self, known: ConfigState | None, new: ConfigState) -> str | None:
+        """Why `new` must not replace the last known good `known` (data loss, not a change), or None."""
+        if known is None or known.seq < 0:
+            return None
+        where = f"registry store {self.url}"
+        keep = (
+            f"keeping the last known good configuration (seq {known.seq}); if that was deliberate, delete "
+            f"{self._snapshot_path} and restart"
+        )
+        if known.store_id is not None and new.store_id != known.store_id:
+            return f"{where} was replaced by another store (its identity changed); {keep}"
+        if new.seq < known.seq:
+            return f"{where} went backwards (change counter {new.seq}, already served {known.seq}); {keep}"
+        # No registry operation deletes a label (every change is an audited update of its row), so a label
+        # that vanished while the counter moved forward is data loss too.
+        lost = sorted(set(known.labels) - set(new.labels))
+        if lost:
+            names = ", ".join(f"{name}:{label}" for name, label in lost[:5])
+            return f"{where} lost label(s) {names}; {keep}"
+        return None
 
     def mark_stale(self, reason: str) -> None:
         """Keep serving the configuration in memory, flagged stale with `reason`."""
         with self._lock:
-            if self._stale is None:
+            if self._stale != reason:
+                was = self._stale
                 self._stale = reason
                 self._routes = compile_routes(self._state, stale=reason)
-                log.warning("serving last known good configuration (seq %d): %s", self._state.seq, reason)
+                if was is None and self._state.seq >= 0:
+                    log.warning("serving last known good configuration (seq %d): %s", self._state.seq, reason)
 
     # -- serving ------------------------------------------------------------------------------------------------
 
@@ -243,6 +321,11 @@ class Registry:
         """
         route = self._routes.get((name, label))
         if route is None:
+            stale = self._stale
+            if stale is not None:
+                raise RegistryUnavailableError(
+                    f"no version of '{name}' is labelled '{label}' in the last known good configuration; {stale}"
+                )
             raise RegistryError(f"no version of '{name}' is labelled '{label}' in {self.url}")
         if context is None:
             return route.default
@@ -301,8 +384,24 @@ class Registry:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
-    def _write(self) -> AbstractContextManager[Writer]:
-        return self._store.write()
+    def _write(self, what: str = "change") -> AbstractContextManager[Writer]:
+        return self._store.write(what=what)
+
+    def _ensure_store(self) -> None:
+        """Create the store for the first publish; never where a store existed and went missing."""
+        if self._created:
+            return
+        try:
+            self._store.read_seq()
+        except StoreAbsentError as exc:
+            if self._snapshot_path.exists() or self._state.seq > 0:
+                # Creating an empty store here would have every reader switch to nothing.
+                raise RegistryUnavailableError(
+                    f"{exc}, but snapshot {self._snapshot_path} shows it existed; restore it, or delete the "
+                    f"snapshot to start afresh"
+                ) from None
+        self._store.create()
+        self._created = True
 
     def _after_write(self) -> None:
         # The change committed; if the store went away since, the watcher picks it up when it answers again.
@@ -317,7 +416,8 @@ class Registry:
         """
         content = canonical_json(artifact.model_dump(mode="json")).decode()
         chash = artifact.content_hash
-        with self._write() as w:
+        self._ensure_store()
+        with self._write("publish") as w:
             row = w.conn.execute(
                 select(artifacts.c.content_hash).where(
                     artifacts.c.name == artifact.name, artifacts.c.version == artifact.version
@@ -426,7 +526,7 @@ class Registry:
                 force=force,
                 what=f"making it active on '{label}'",
             )
-        with self._write() as w:
+        with self._write("label change") as w:
             require_published(w.conn, name, version)
             live = _rollouts.live_rollout(w.conn, name, label)
             if live is not None:
@@ -469,7 +569,7 @@ class Registry:
             RegistryError: nothing to roll back to, or `to` was never active on this label.
         """
         need_reason(reason)
-        with self._write() as w:
+        with self._write("rollback") as w:
             current = label_state(w.conn, name, label)
             if current is None:
                 raise RegistryError(f"no version of '{name}' is labelled '{label}'; nothing to roll back")
@@ -566,7 +666,7 @@ class Registry:
         batch = list(events)
         if not batch:
             return 0
-        with self._store.write(config=False) as w:
+        with self._store.write(config=False, what="outcome recording") as w:
             return store_outcomes(w, batch, now=self._clock())
 
     # -- rollouts (see _rollouts.py) ----------------------------------------------------------------------------

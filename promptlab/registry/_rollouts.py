@@ -170,7 +170,7 @@ def start(
             force=force,
             what=f"rolling out beyond internal users on '{label}'",
         )
-    with reg._write() as w:
+    with reg._write("rollout start") as w:
         require_published(w.conn, name, candidate)
         current = label_state(w.conn, name, label)
         if current is None:
@@ -256,7 +256,7 @@ def _advance(
     nxt_idx = ro.stage + 1
     nxt = ro.plan.stages[nxt_idx]
     final = nxt_idx == len(ro.plan.stages) - 1
-    with reg._write() as w:
+    with reg._write("rollout advance") as w:
         cur = _guard(w.conn, ro)
         now = reg._clock()
         entry = append_audit(
@@ -355,7 +355,7 @@ def freeze(
     need_reason(reason)
     ro = expect or _require_live(reg, name, label)
     status = "frozen" if route_back else "paused"
-    with reg._write() as w:
+    with reg._write("rollout freeze") as w:
         cur = _guard(w.conn, ro, statuses=("active", "paused") if route_back else ("active",))
         now = reg._clock()
         append_audit(
@@ -384,7 +384,7 @@ def resume(reg: Registry, name: str, *, label: str, actor: str, reason: str) -> 
     ro = _require_live(reg, name, label)
     if ro.status == "active":
         raise RegistryError(f"rollout #{ro.id} of {name} is not frozen; nothing to resume")
-    with reg._write() as w:
+    with reg._write("rollout resume") as w:
         cur = _guard(w.conn, ro, statuses=("paused", "frozen"))
         now = reg._clock()
         append_audit(
@@ -415,7 +415,7 @@ def abort(reg: Registry, name: str, *, label: str, actor: str, reason: str) -> R
 
     need_reason(reason)
     ro = _require_live(reg, name, label)
-    with reg._write() as w:
+    with reg._write("rollout abort") as w:
         cur = _guard(w.conn, ro, statuses=LIVE_STATUSES)
         now = reg._clock()
         append_audit(

@@ -19,7 +19,7 @@ from promptlab.artifacts import PromptArtifact
 from promptlab.errors import FileFormatError
 from promptlab.gate import RollbackCriteria
 from promptlab.registry._schema import artifacts, labels, rollouts
-from promptlab.registry._store import seq_of
+from promptlab.registry._store import seq_of, store_id_of
 from promptlab.rollout._plan import RolloutPlan, Stage
 
 __all__ = ["ConfigState", "LabelState", "RolloutState", "load_state", "read_snapshot", "write_snapshot"]
@@ -188,6 +188,8 @@ class ConfigState:
     artifacts: dict[tuple[str, str], PromptArtifact] = field(default_factory=dict)
     artifact_seq: int = 0
     """Highest `seq` among loaded artifacts (artifacts are immutable, so later loads fetch only newer ones)."""
+    store_id: int | None = None
+    """Identity of the store this was read from (None: unknown, e.g. a store created by an older promptlab)."""
 
     def to_json(self) -> bytes:
         """The snapshot file's content."""
@@ -195,6 +197,7 @@ class ConfigState:
             {
                 "format": SNAPSHOT_FORMAT,
                 "seq": self.seq,
+                "store_id": self.store_id,
                 "artifact_seq": self.artifact_seq,
                 "labels": [v.to_dict() for v in self.labels.values()],
                 "rollouts": [v.to_dict() for v in self.rollouts.values()],
@@ -206,8 +209,10 @@ class ConfigState:
     def from_json(cls, data: Any) -> ConfigState:
         """Rebuild from the snapshot file's parsed content."""
         arts = [PromptArtifact.from_data(a, source="snapshot") for a in data["artifacts"]]
+        store_id = data.get("store_id")
         return cls(
             seq=int(data["seq"]),
+            store_id=None if store_id is None else int(store_id),
             artifact_seq=int(data["artifact_seq"]),
             labels={
                 (d["name"], d["label"]): LabelState(**{**d, "revoked": tuple(d["revoked"])}) for d in data["labels"]
@@ -217,9 +222,15 @@ class ConfigState:
         )
 
 
-def load_state(conn: Connection, previous: ConfigState | None) -> ConfigState:
-    """Read the configuration in the caller's (consistent) transaction, reusing already-loaded artifacts."""
-    seq = seq_of(conn)
+def load_state(conn: Connection, previous: ConfigState | None, *, display: str = "") -> ConfigState:
+    """Read the configuration in the caller's (consistent) transaction, reusing already-loaded artifacts.
+
+    Artifacts are reused only from a state read from the same store (same identity, counter not behind).
+    """
+    seq = seq_of(conn, display=display)
+    store_id = store_id_of(conn)
+    if previous is not None and (previous.store_id != store_id or previous.seq > seq):
+        previous = None
     arts = dict(previous.artifacts) if previous else {}
     since = previous.artifact_seq if previous else -1
     art_seq = since
@@ -229,13 +240,16 @@ def load_state(conn: Connection, previous: ConfigState | None) -> ConfigState:
     labs = {(r.name, r.label): LabelState.from_row(r) for r in conn.execute(select(labels))}
     live = conn.execute(select(rollouts).where(rollouts.c.status.in_(LIVE_STATUSES)))
     ros = {(r.name, r.label): RolloutState.from_row(r) for r in live}
-    return ConfigState(seq=seq, labels=labs, rollouts=ros, artifacts=arts, artifact_seq=max(art_seq, 0))
+    return ConfigState(
+        seq=seq, store_id=store_id, labels=labs, rollouts=ros, artifacts=arts, artifact_seq=max(art_seq, 0)
+    )
 
 
 def write_snapshot(path: Path, state: ConfigState) -> None:
-    """Atomically replace the local snapshot file (each process and thread writes its own temporary file)."""
+    """Atomically and durably replace the local snapshot file (each process and thread writes its own temporary
+    file): after a crash or power loss it holds the old or the new configuration, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, state.to_json())
+    atomic_write(path, state.to_json(), durable=True)
 
 
 def read_snapshot(path: Path) -> ConfigState:

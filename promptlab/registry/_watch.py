@@ -2,12 +2,14 @@
 
 SQLite: poll the change counter every `interval` seconds (one indexed read of one row). PostgreSQL: LISTEN for
 the NOTIFY every configuration change sends on commit, with a change-counter check every second as a safety
-net (a notification can be missed while reconnecting). Either way, failure to reach the store marks the
-configuration stale (it keeps being served) and the thread keeps trying until the store is back.
+net (a notification can be missed while reconnecting). Either way, any failure (an unreachable, missing, corrupt or
+half-copied store, a store gone backwards, an unexpected error) marks the configuration stale (it keeps being
+served) and the thread keeps trying, backing off up to `_MAX_BACKOFF` seconds, until the store is good again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,12 +18,15 @@ from typing import Protocol
 import psycopg
 
 from promptlab.errors import RegistryUnavailableError
-from promptlab.registry._store import NOTIFY_CHANNEL, Store
+from promptlab.registry._store import NOTIFY_CHANNEL, Store, first_line
 
 __all__ = ["Watcher"]
 
+log = logging.getLogger("promptlab.registry")
+
 _PG_CHECK_EVERY = 1.0
 _PG_WAIT = 0.2
+_MAX_BACKOFF = 2.0
 
 
 class _Target(Protocol):
@@ -52,12 +57,27 @@ class Watcher:
         if seq != self._target.current_seq() or self._target.is_stale():
             self._target.refresh()
 
+    def _failed(self, exc: BaseException) -> None:
+        """Mark stale; never let an error end the thread (it would serve a stale version unflagged forever)."""
+        if isinstance(exc, RegistryUnavailableError):
+            reason = str(exc)
+        else:
+            log.warning("registry watcher: unexpected error", exc_info=exc)
+            reason = f"registry store {self._store.display} is unusable: {type(exc).__name__}: {first_line(exc)}"
+        try:
+            self._target.mark_stale(reason)
+        except Exception:  # keep watching whatever happens
+            log.warning("registry watcher: could not mark the configuration stale", exc_info=True)
+
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        delay = self._interval
+        while not self._stop.wait(delay):
             try:
                 self._sync(self._store.read_seq())
-            except RegistryUnavailableError as exc:
-                self._target.mark_stale(str(exc))
+                delay = self._interval
+            except Exception as exc:  # noqa: BLE001 - see _failed
+                self._failed(exc)
+                delay = min(_MAX_BACKOFF, max(delay, self._interval) * 2)
 
     def _listen_loop(self) -> None:
         backoff = 0.1
@@ -69,12 +89,12 @@ class Watcher:
                     self._listen(conn)
             except (psycopg.Error, OSError) as exc:
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                self._target.mark_stale(f"registry store {self._store.display} is unreachable: {msg}")
-            except RegistryUnavailableError as exc:
-                self._target.mark_stale(str(exc))
+                self._failed(RegistryUnavailableError(f"registry store {self._store.display} is unreachable: {msg}"))
+            except Exception as exc:  # noqa: BLE001 - see _failed
+                self._failed(exc)
             if self._stop.wait(backoff):
                 return
-            backoff = min(1.0, backoff * 2)
+            backoff = min(_MAX_BACKOFF, backoff * 2)
 
     def _listen(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         last_check = 0.0

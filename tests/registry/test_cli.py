@@ -44,7 +44,9 @@ def test_bad_artifact_file_exits_2_and_publishes_nothing(env: Path, run_cli: Cal
     result = run_cli("registry", "publish", "v1.yaml", "bad.yaml")
     assert result.code == 2 and "bad.yaml: owner: required field is missing" in result.err
     assert "Traceback" not in result.err
-    assert run_cli("registry", "history", "triage").out.strip() == "triage: no history"
+    assert not (env / "reg.db").exists()
+    history = run_cli("registry", "history", "triage")
+    assert history.code == 1 and "the file is missing" in history.err
 
 
 def test_label_production_needs_evidence_or_a_loud_force(env: Path, run_cli: Callable[..., CliResult]) -> None:
@@ -77,6 +79,7 @@ def test_resolve_and_history(env: Path, run_cli: Callable[..., CliResult]) -> No
 
 
 def test_resolve_unknown_prompt_exits_2(env: Path, run_cli: Callable[..., CliResult]) -> None:
+    run_cli("registry", "publish", "v1.yaml")
     result = run_cli("registry", "resolve", "nope")
     assert result.code == 2 and result.err.startswith("error: no version of 'nope' is labelled 'production'")
 

@@ -124,7 +124,7 @@ def test_rollback_moves_pinned_conversations_off_the_bad_version(registry: Regis
 
 
 def test_sqlite_store_uses_wal_and_a_busy_timeout(sqlite_url: str, open_registry: Callable[..., Registry]) -> None:
-    open_registry(sqlite_url)
+    open_registry(sqlite_url).publish(make_artifact("v1"), actor="alice")  # the first publish creates the store
     path = Path(sqlite_url.removeprefix("sqlite:///"))
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -145,6 +145,7 @@ def test_default_url_comes_from_the_environment(
     reg = Registry(watch=False, snapshot_path=tmp_path / "s.json")
     try:
         assert reg.url == f"sqlite:///{tmp_path / 'env.db'}"
+        reg.publish(make_artifact("v1"), actor="alice")
         assert (tmp_path / "env.db").exists()
     finally:
         reg.close()
