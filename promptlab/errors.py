@@ -52,8 +52,11 @@ class FileFormatError(InputError):
         self.path = str(path)
         self.field = field
         self.detail = message
-        where = f"{self.path}: {field}: " if field else f"{self.path}: "
-        super().__init__(where + message)
+        # Shown on one line whatever the path holds (newlines, NUL) and however long it is.
+        shown = self.path.encode("unicode_escape", "backslashreplace").decode("ascii")
+        self.shown_path = shown if len(shown) <= 240 else f"{shown[:120]}...{shown[-100:]} ({len(self.path)} chars)"
+        where = f"{self.shown_path}: {field}: " if field else f"{self.shown_path}: "
+        super().__init__(" ".join((where + message).splitlines()))
 
 
 class TemplateError(InputError):
