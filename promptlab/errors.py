@@ -35,6 +35,15 @@ __all__ = [
 ]
 
 
+# Every character `str.splitlines` breaks on, shown escaped so that a message stays one line.
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii") for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks (all of those `str.splitlines` knows) escaped, so it prints as one line."""
+    return text.translate(_LINE_BREAKS)
+
+
 class PromptlabError(Exception):
     """Base class of every error promptlab raises on purpose."""
 
@@ -53,10 +62,10 @@ class FileFormatError(InputError):
         self.field = field
         self.detail = message
         # Shown on one line whatever the path holds (newlines, NUL) and however long it is.
-        shown = self.path.encode("unicode_escape", "backslashreplace").decode("ascii")
+        shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in self.path)
         self.shown_path = shown if len(shown) <= 240 else f"{shown[:120]}...{shown[-100:]} ({len(self.path)} chars)"
         where = f"{self.shown_path}: {field}: " if field else f"{self.shown_path}: "
-        super().__init__(" ".join((where + message).splitlines()))
+        super().__init__(one_line(where + message))
 
 
 class TemplateError(InputError):

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from promptlab.errors import FileFormatError, InputError
+from promptlab.errors import one_line as _one_line
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,10 +54,6 @@ class MultiFileFormatError(FileFormatError):
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).splitlines()) if "\n" in str(text) or "\r" in str(text) else str(text)
 
 
 def _os_problem(exc: BaseException) -> str:
@@ -121,9 +118,9 @@ def read_text(path: str | Path, *, limit: int | None = None) -> str:
         raise FileFormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def read_structured(path: Path) -> Any:
+def read_structured(path: Path, *, limit: int | None = None) -> Any:
     """Parse a `.json`, `.yaml` or `.yml` file; raise `FileFormatError` on unreadable or malformed content."""
-    return parse_text(path, read_text(path))
+    return parse_text(path, read_text(path, limit=limit))
 
 
 def parse_text(path: Path, text: str) -> Any:
@@ -219,7 +216,7 @@ def check_shape(path: object, data: Any, *, where: str = "") -> None:
                 if not isinstance(key, str):
                     raise FileFormatError(
                         path,
-                        f"{prefix}{_short(field_path(loc))}: expected string keys, got {type(key).__name__} {key!r:.30}",
+                        f"{prefix}{_short(field_path(loc))}: expected string keys, got {type(key).__name__} {key!r:.9}",
                     )
                 stack.append((item, depth + 1, (*loc, key)))
         elif isinstance(value, list):
