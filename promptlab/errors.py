@@ -45,6 +45,15 @@ __all__ = [
 ]
 
 
+# Every character `str.splitlines` breaks on, shown escaped so that a message stays one line.
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode("ascii") for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks (all of those `str.splitlines` knows) escaped, so it prints as one line."""
+    return text.translate(_LINE_BREAKS)
+
+
 class PromptlabError(Exception):
     """Base class of every error promptlab raises on purpose."""
 
@@ -62,8 +71,11 @@ class FileFormatError(InputError):
         self.path = str(path)
         self.field = field
         self.detail = message
-        where = f"{self.path}: {field}: " if field else f"{self.path}: "
-        super().__init__(where + message)
+        # Shown on one line whatever the path holds (newlines, NUL) and however long it is.
+        shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in self.path)
+        self.shown_path = shown if len(shown) <= 240 else f"{shown[:120]}...{shown[-100:]} ({len(self.path)} chars)"
+        where = f"{self.shown_path}: {field}: " if field else f"{self.shown_path}: "
+        super().__init__(one_line(where + message))
 
 
 class TemplateError(InputError):

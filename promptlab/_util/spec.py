@@ -13,6 +13,7 @@ differ from their defaults, so a run or a bundle records exactly what ran and ca
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -147,10 +148,23 @@ class Registry(Generic[P]):
                 f"{self.kind} '{spec.name}': unknown argument '{unknown[0]}' (expected: {', '.join(names) or 'none'})"
             )
         try:
-            return TypeAdapter(cls).validate_python(args)
+            built: P = _validate_args(TypeAdapter(cls), args)
+            return built
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "arguments"
             if err["type"] == "missing":
                 raise SpecError(f"{self.kind} '{spec.name}': missing required argument '{where}'") from None
-            raise SpecError(f"{self.kind} '{spec.name}': argument '{where}': {err['msg'].lower()}") from None
+            msg = (
+                err["msg"].lower().replace("a valid array", "a valid list").replace("a valid object", "a valid mapping")
+            )
+            raise SpecError(f"{self.kind} '{spec.name}': argument '{where}': {msg}") from None
+
+
+def _validate_args(adapter: TypeAdapter[Any], args: dict[str, Any]) -> Any:
+    """Validate arguments strictly when they are file data (`threshold: true` is not 1.0); else as given."""
+    try:
+        text = json.dumps(args, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return adapter.validate_python(args)  # Python objects from the API: ordinary validation
+    return adapter.validate_json(text, strict=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import jinja2.sandbox
 import jsonschema
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
@@ -27,7 +28,11 @@ __all__ = [
     "load_artifact",
 ]
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Templates come from files anyone may edit: the sandbox keeps them from reaching Python internals (`__globals__`,
+# `os`) or mutating the values they are given, in `artifact render`, in runs and in serving processes alike.
+_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
 
 BEHAVIOURS = ("verbosity", "refusal_rate", "tool_usage", "output_format", "latency", "cost", "quality")
 
@@ -227,12 +232,21 @@ class PromptArtifact(StrictModel):
         """Render the chat template; a missing variable raises `TemplateError` naming it."""
         out = []
         for i, (message, template) in enumerate(zip(self.messages, self._templates, strict=True)):
+            where = f" for case '{case_id}'" if case_id else ""
+            source = str(self._path) if self._path is not None else self.ref
             try:
                 content = template.render(variables)
             except jinja2.UndefinedError as exc:
-                where = f" for case '{case_id}'" if case_id else ""
                 raise TemplateError(
                     f"{self.ref}: messages[{i}].content: {exc.message}{where} (expected it in the case's vars)"
+                ) from None
+            except jinja2.exceptions.SecurityError as exc:
+                raise TemplateError(
+                    f"{source}: messages[{i}].content: template refused by the sandbox{where}: {_line(exc)}"
+                ) from None
+            except Exception as exc:  # noqa: BLE001 - a template can raise anything (1/0, 'a' + 1 ...): still the file's fault
+                raise TemplateError(
+                    f"{source}: messages[{i}].content: template failed{where}: {type(exc).__name__}: {_line(exc)}"
                 ) from None
             out.append({"role": message.role, "content": content})
         return out
@@ -263,6 +277,11 @@ class PromptArtifact(StrictModel):
 def load_artifact(path: str | Path) -> PromptArtifact:
     """Read and validate a prompt artifact file."""
     return PromptArtifact.from_file(path)
+
+
+def _line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _check_schema(schema: dict[str, Any]) -> None:

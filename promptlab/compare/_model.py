@@ -16,7 +16,7 @@ import orjson
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 
 from promptlab._util.canonical import content_hash
-from promptlab._util.files import MultiFileFormatError, atomic_write, validation_problems
+from promptlab._util.files import MultiFileFormatError, atomic_write, parse_json, read_bytes, validation_problems
 from promptlab.errors import FileFormatError, InputError
 
 __all__ = [
@@ -661,10 +661,7 @@ def load_comparison(directory: str | Path) -> Comparison:
     path = d / COMPARISON_FILE if d.is_dir() or not d.suffix else d
     if not path.is_file():
         raise InputError(f"{d}: not a comparison directory (no {COMPARISON_FILE}; run `promptlab compare` first)")
-    try:
-        data = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise FileFormatError(path, f"malformed JSON: {exc}") from None
+    data = parse_json(path, read_bytes(path))
     if not isinstance(data, dict):
         raise FileFormatError(path, "expected a JSON object at the top level")
     if data.get("format_version") != 1:

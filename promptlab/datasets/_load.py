@@ -8,11 +8,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from promptlab._util.canonical import content_hash
-from promptlab._util.files import MultiFileFormatError, parse_text, validation_problems
+from promptlab._util.files import (
+    MultiFileFormatError,
+    parse_json,
+    parse_text,
+    read_text,
+    strict_validate,
+    validation_problems,
+)
 from promptlab.datasets._model import Case
 from promptlab.errors import FileFormatError, InputError
 
@@ -82,18 +88,13 @@ class Dataset:
 
 def _records(path: Path) -> Iterator[tuple[str, Any]]:
     """Yield (location, raw record) pairs from one file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_text(path)
     if path.suffix.lower() == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
+        # Split on newlines only: str.splitlines would also split inside a line at U+2028 and friends.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
-            try:
-                yield f"line {number}", orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise FileFormatError(path, f"line {number}: malformed JSON: {exc}") from None
+            yield f"line {number}", parse_json(path, line, where=f"line {number}")
         return
     data = parse_text(path, text)
     if isinstance(data, dict) and set(data) == {"cases"}:
@@ -115,7 +116,7 @@ def _load_file(path: Path, origin: str) -> Dataset:
             problems.append((location, f"expected a mapping for a case, got {type(record).__name__}"))
             continue
         try:
-            case = Case.model_validate(record)
+            case = strict_validate(Case, record)
         except ValidationError as exc:
             label = f"{location} (id {record['id']!r})" if isinstance(record.get("id"), str) else location
             problems += [(f"{label}: {f}", m) for f, m in validation_problems(exc)]
@@ -138,14 +139,17 @@ def load_dataset(path: str | Path, *, allow_empty: bool = False) -> Dataset:
         InputError: duplicate ids (names both places) or an empty dataset.
     """
     p = Path(path)
-    if not p.exists():
+    try:
+        exists, is_dir = p.exists(), p.is_dir()
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES) if is_dir else []
+    except (OSError, ValueError) as exc:
+        raise FileFormatError(p, f"cannot read the dataset ({getattr(exc, 'strerror', None) or exc})") from None
+    if not exists:
         raise FileFormatError(p, "dataset not found (expected a file or a directory of case files)")
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUFFIXES)
-    elif p.suffix.lower() in SUFFIXES:
+    if not is_dir:
+        if p.suffix.lower() not in SUFFIXES:
+            raise FileFormatError(p, f"expected a dataset file ending in {', '.join(SUFFIXES)}")
         files = [p]
-    else:
-        raise FileFormatError(p, f"expected a dataset file ending in {', '.join(SUFFIXES)}")
     dataset = Dataset.merge([_load_file(f, str(path)) for f in files])
     if not dataset.cases and not allow_empty:
         raise InputError(f"{p}: empty dataset (expected at least one case)")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import jinja2
+import jinja2.sandbox
 import orjson
 from jinja2 import meta
 from pydantic import Field
@@ -46,7 +47,10 @@ ASSISTANT OUTPUT:
 TEMPLATE_VARIABLES = frozenset({"rubric", "input", "output", "expected", "vars", "case_id", "tool_calls", "segment"})
 """Variables a judge template may use."""
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# A rubric template comes from a suite file: render it sandboxed, like prompt templates.
+_ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+)
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 
@@ -109,6 +113,14 @@ class LLMJudge(Evaluator):
             prompt = _ENV.from_string(self.template or DEFAULT_JUDGE_TEMPLATE).render(_variables(self.rubric, ctx))
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"evaluator 'llm_judge': template: {exc.message}") from None
+        except jinja2.exceptions.SecurityError as exc:
+            raise TemplateError(
+                f"evaluator 'llm_judge': template refused by the sandbox: {' '.join(str(exc).split())}"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - a template can raise anything; it is the suite's fault, not a crash
+            raise TemplateError(
+                f"evaluator 'llm_judge': template failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            ) from None
         return ChatRequest(
             model=self.model,
             messages=[{"role": "system", "content": JUDGE_SYSTEM_PROMPT}, {"role": "user", "content": prompt}],

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from promptlab._util.files import write_output
 from promptlab.compare import Comparison
 from promptlab.compare._format import pct, pts, pval, signed_pct
 from promptlab.reports._charts import charts
@@ -63,9 +64,7 @@ def write_html(
     """Render the report and write it (default: `report.html` in the comparison directory); return the path."""
     inputs = source if isinstance(source, ReportInputs) else gather(source)
     path = Path(out) if out is not None else _default_path(inputs, REPORT_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(inputs, top=top), encoding="utf-8")
-    return path
+    return write_output(path, render_html(inputs, top=top))
 
 
 def _default_path(inputs: ReportInputs, name: str) -> Path:

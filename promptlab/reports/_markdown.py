@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from promptlab._util.files import write_output
 from promptlab.compare import Comparison
 from promptlab.compare._format import pct, pts, pval, signed_pct
 from promptlab.reports._html import _default_path
@@ -135,9 +136,7 @@ def write_markdown(source: str | Path | Comparison | ReportInputs, out: str | Pa
     """Write the Markdown summary (default: `summary.md` in the comparison directory); return the path."""
     inputs = source if isinstance(source, ReportInputs) else gather(source)
     path = Path(out) if out is not None else _default_path(inputs, SUMMARY_FILE)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_markdown(inputs), encoding="utf-8")
-    return path
+    return write_output(path, render_markdown(inputs))
 
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")

@@ -69,3 +69,13 @@ def test_bad_specs_give_one_line_errors(spec: object, message: str) -> None:
 def test_registering_a_non_dataclass_fails_loudly() -> None:
     with pytest.raises(TypeError, match="must be a dataclass"):
         parts.register("bad")(type("Bad", (Pluggable,), {}))
+
+
+def test_evaluator_arguments_from_files_are_strict_numbers_and_booleans() -> None:
+    from promptlab.errors import SpecError
+    from promptlab.evaluators import build_evaluator
+
+    with pytest.raises(SpecError, match=r"argument 'max_words': input should be a valid integer"):
+        build_evaluator({"verbosity": {"max_words": True}})
+    with pytest.raises(SpecError, match=r"argument 'max_words': input should be a valid integer"):
+        build_evaluator({"verbosity": {"max_words": "150"}})

@@ -75,8 +75,7 @@ def test_invalid_case_names_file_line_id_and_field(tmp_path: Path) -> None:
         load_dataset(path)
     lines = str(exc.value).splitlines()
     assert lines == [
-        f"{path}: line 2 (id 'c2'): expected.should_refuse: "
-        "input should be a valid boolean, unable to interpret input, got 'maybe'",
+        f"{path}: line 2 (id 'c2'): expected.should_refuse: input should be a valid boolean, got 'maybe'",
         f"{path}: line 3 (id 'c3'): colour: unknown key (not part of the format)",
     ]
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from promptlab.errors import TemplateError
 from promptlab.evaluators import EvaluationResult, EvaluatorContext, LLMJudge, build_evaluator, evaluate_one
 from promptlab.evaluators._judge import JUDGE_SYSTEM_PROMPT, parse_judge_answer
 from tests._support.fake_openai import FakeOpenAI, Fault, RecordedRequest, Reply
@@ -166,3 +167,12 @@ def test_parse_judge_answer_accepts_reasonable_shapes(text: str, score: float, r
 def test_parse_judge_answer_rejects_malformed_answers(text: str | None) -> None:
     with pytest.raises(ValueError, match="judge"):
         parse_judge_answer(text)
+
+
+def test_a_judge_template_reaching_python_internals_is_refused_by_the_sandbox(
+    fake_openai: FakeOpenAI, make_ctx: MakeCtx
+) -> None:
+    evaluator = judge(fake_openai, template="{{ output.__class__.__mro__[1].__subclasses__() }}")
+    with pytest.raises(TemplateError, match="refused by the sandbox") as exc:
+        evaluator.request(make_ctx("Ships today."))
+    assert "\n" not in str(exc.value) and fake_openai.requests == []
