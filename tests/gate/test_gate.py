@@ -248,10 +248,11 @@ def test_hard_negative_coverage_needs_cases_and_no_worse_pass_rates(
     gate = evaluate_gate(cmp, policy_file("rules:\n  - hard_negative_coverage: {min_cases: 5}\n"), write=False)
     rule = gate.rules[0]
     assert rule.status == "block"
-    assert rule.evidence[0] == "hard-negative coverage fails for adversarial, tool-failure"
-    assert rule.evidence[2] == "adversarial: n=6, 100.0% -> 66.7% - pass rate worse (-33.3 pts)"
-    assert rule.evidence[4] == "tool-failure: n=3, 100.0% -> 100.0% - only 3 cases (need 5)"
-    relaxed = policy_file("rules:\n  - hard_negative_coverage: {min_cases: 3, max_drop: 0.4}\n", "relaxed.yaml")
+    # Two failures out of six could be noise: only the missing cases block, not a point estimate.
+    assert rule.evidence[0] == "hard-negative coverage fails for tool-failure"
+    assert rule.evidence[2].startswith("adversarial: n=6, 100.0% -> 66.7%, 95% interval ")
+    assert rule.evidence[4] == "tool-failure: n=3, 100.0% -> 100.0% - only 3 cases (need 5: 2 more)"
+    relaxed = policy_file("rules:\n  - hard_negative_coverage: {min_cases: 3}\n", "relaxed.yaml")
     assert evaluate_gate(cmp, relaxed, write=False).decision == "pass"
 
 
@@ -268,8 +269,11 @@ def test_latency_budget_blocks_or_asks_for_approval(tmp_path: Path, policy_file:
         return gate.decision, gate.rules[0].evidence[0]
 
     decision, evidence = decide("{p95_max_s: 2.5}")
-    assert decision == "block" and evidence.endswith("exceeds the limit 2.5s")
+    assert decision == "block" and "exceeds the limit 2.5s; with 97.5% confidence at least " in evidence
     assert decide("{max_increase_pct: 100}")[0] == "block"
+    # Over the limit on the point estimate but not confidently: a person decides.
+    decision, evidence = decide("{max_increase_pct: 160}")
+    assert decision == "needs_approval" and "may exceed the limit of +160%" in evidence
     assert decide("{max_increase_pct: 500}")[0] == "pass"
     assert decide("{approval_above_pct: 50}")[0] == "needs_approval"
 
@@ -300,10 +304,17 @@ def test_max_new_regressions_and_min_pass_rate_thresholds(
     def decision(rules: str) -> str:
         return evaluate_gate(cmp, policy_file(f"rules:\n{rules}", "p.yaml"), write=False).decision
 
-    assert decision(f"  - max_new_regressions: {count}\n") == "pass"
-    assert decision(f"  - max_new_regressions: {count - 1}\n") == "block"
-    assert decision(f"  - min_pass_rate: {rate}\n") == "pass"
-    assert decision(f"  - min_pass_rate: {rate + 0.01}\n") == "block"
+    # The candidate is better overall: net new failures are negative, so no limit blocks it.
+    assert decision(f"  - max_new_regressions: {count - 1}\n") == "pass"
+    assert decision("  - max_new_regressions: {max_rate: 0.0}\n") == "pass"
+    # min_pass_rate blocks only when the one-sided upper bound is below the threshold.
+    rule = evaluate_gate(cmp, policy_file(f"rules:\n  - min_pass_rate: {rate}\n", "m.yaml"), write=False).rules[0]
+    upper = rule.data["upper_bound"]
+    assert rate < upper < rate + 0.1
+    assert decision(f"  - min_pass_rate: {rate + 0.01}\n") == "pass"
+    assert decision(f"  - min_pass_rate: {upper}\n") == "pass"
+    assert decision(f"  - min_pass_rate: {upper + 0.001}\n") == "block"
+    assert decision(f"  - min_pass_rate: {{min: {rate}, bound: lower}}\n") == "block"
 
 
 def test_gate_on_an_in_memory_comparison_writes_nothing(
