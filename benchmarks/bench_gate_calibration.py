@@ -88,7 +88,9 @@ def _policy(rules: list[Any]) -> GatePolicy:
 
 def _example_rules() -> list[Any]:
     data = yaml.safe_load((EXAMPLE / "gate-policy.yaml").read_text())
-    return [r for r in data["rules"] if not (isinstance(r, dict) and "required_reviews" in r) and r != "required_reviews"]
+    return [
+        r for r in data["rules"] if not (isinstance(r, dict) and "required_reviews" in r) and r != "required_reviews"
+    ]
 
 
 def _rule_name(rule: Any) -> str:

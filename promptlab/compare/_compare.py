@@ -340,7 +340,8 @@ def _planning(ctx: Context, overall: GroupResult, segments: Sequence[GroupResult
     )
     family = max(1, sum(1 for g in segments if g.p_adjusted is not None))
     estimates = [
-        discordance_from_repeats([[passed(r) for r in side.by_case[i]] for i in ctx.ids]) for side in (ctx.base, ctx.cand)
+        discordance_from_repeats([[passed(r) for r in side.by_case[i]] for i in ctx.ids])
+        for side in (ctx.base, ctx.cand)
     ]
     found = [e for e in estimates if e is not None]
     if repeats >= 2 and found:
@@ -837,7 +838,8 @@ def _summary(cmp: _Parts, ctx: Context) -> Summary:
             )
         lines.append(
             f"power ({plan.power:.0%}, one-sided alpha {s.alpha:g}/{plan.family_size} per group): {detect}; "
-            f"noise: {plan.discordance:.1%} of cases disagree between two runs of one version ({plan.discordance_source})"
+            f"noise: {plan.discordance:.1%} of cases disagree between two runs of one version "
+            f"({plan.discordance_source})"
         )
     top = ", ".join(f"{r.case_id}" + (f" [risk {r.risk}]" if r.risk else "") for r in cmp.regressions[:3])
     lines.append(

@@ -118,7 +118,9 @@ def tango_interval(pass_to_fail: int, fail_to_pass: int, *, n: int, alpha: float
     eps = 1e-12
 
     def root(target: float, lo: float, hi: float) -> float:
-        f = lambda d: tango_score(pass_to_fail, fail_to_pass, n=n, delta=d) - target  # noqa: E731
+        def f(d: float) -> float:
+            return tango_score(pass_to_fail, fail_to_pass, n=n, delta=d) - target
+
         f_lo, f_hi = f(lo), f(hi)
         if f_lo * f_hi > 0:
             return lo if abs(f_lo) < abs(f_hi) else hi

@@ -85,9 +85,7 @@ def _fraction(name: str, rule: str, value: float) -> None:
 
 def _confidence(rule: str, value: float) -> None:
     if not 0.5 < value < 1:
-        raise SpecError(
-            f"gate rule '{rule}': argument 'confidence': expected a number between 0.5 and 1, got {value}"
-        )
+        raise SpecError(f"gate rule '{rule}': argument 'confidence': expected a number between 0.5 and 1, got {value}")
 
 
 def _level(alpha: float) -> str:
@@ -154,7 +152,8 @@ def _judged_line(j: _Judged, alpha: float, family: int, ci_alpha: float) -> str:
     return (
         f"{g.label}: n={g.n}, {pct(g.baseline_pass_rate)} -> {pct(g.candidate_pass_rate)} ({pts(g.delta)}); "
         f"{claim} (adjusted interval {pts(j.adjusted[0])} to {pts(j.adjusted[1])} at the one-sided "
-        f"level {_level(j.level)}; unadjusted {_level(ci_alpha)} interval {pts(low)} to {pts(high)}; {paired_method(g.paired)}; "
+        f"level {_level(j.level)}; unadjusted {_level(ci_alpha)} interval {pts(low)} to {pts(high)}; "
+        f"{paired_method(g.paired)}; "
         f"adjusted p={pval(j.p_adjusted)})"
     )
 
@@ -233,7 +232,11 @@ class MinPassRate(GateRule):
             ok = low >= self.min - 1e-12
             line = (
                 f"candidate pass rate {pct(rate)} (n={o.n}; with {self.confidence:.0%} confidence at least {pct(low)}) "
-                + (f"reaches the required {pct(self.min)}" if ok else f"is not shown to reach the required {pct(self.min)}")
+                + (
+                    f"reaches the required {pct(self.min)}"
+                    if ok
+                    else f"is not shown to reach the required {pct(self.min)}"
+                )
                 + f" (baseline {pct(o.baseline_pass_rate)}; one-sided Wilson score bound)"
             )
         return RuleOutcome(status="pass" if ok else "block", evidence=[line], data=data)
@@ -354,7 +357,8 @@ class NoSegmentRegression(GateRule):
         if small_drops and self.small_groups != "pass":
             status: Status = self.small_groups
             head = (
-                f"{', '.join(g.label for g in small_drops)} dropped by more than {self.margin * 100:g} pts (significant "
+                f"{', '.join(g.label for g in small_drops)} dropped by more than {self.margin * 100:g} pts "
+                f"(significant "
                 f"on its own at {self.confidence:.0%}) but "
                 f"{'has' if len(small_drops) == 1 else 'have'} fewer than {self.min_n} cases to judge; none of "
                 f"{len(judged)} groups {criterion}"
@@ -431,7 +435,8 @@ class MaxNewRegressions(GateRule):
         data.update(p_one_sided=p, net_new_failure_rate=net, net_upper_bound=-low, net_lower_bound=-high)
         top = ", ".join(r.case_id + (f" [risk {r.risk}]" if r.risk else "") for r in regs[:5])
         line = (
-            f"{o.n_pass_to_fail} cases newly fail and {o.n_fail_to_pass} newly pass: net new failures {net * 100:+.1f}% "
+            f"{o.n_pass_to_fail} cases newly fail and {o.n_fail_to_pass} newly pass: net new failures "
+            f"{net * 100:+.1f}% "
             f"of {o.n} cases, with {self.confidence:.0%} confidence at most {-low * 100:+.1f}%, "
             + (
                 f"not shown to exceed the limit of {rate * 100:.1f}%{translated}"
@@ -556,17 +561,17 @@ def _budget(
     # Limits are judged on the paired interval of the change (cases resampled), not on the point estimate alone:
     # confidently over a limit blocks; over it on the point estimate but not confidently needs a named approval.
     low_c = c + (metric.ci_low - metric.delta) if metric.ci_low is not None and metric.delta is not None else c
-    low_pct = (
-        metric.ci_low / abs(b) * 100 if metric.ci_low is not None and b is not None and b != 0 else change
+    low_pct = metric.ci_low / abs(b) * 100 if metric.ci_low is not None and b is not None and b != 0 else change
+    bound = (
+        f"; with {_level(alpha)} confidence at least {fmt(low_c)} ({signed_pct(low_pct)})"
+        if low_pct is not None
+        else ""
     )
-    bound = f"; with {_level(alpha)} confidence at least {fmt(low_c)} ({signed_pct(low_pct)})" if low_pct is not None else ""
     data.update(lower_bound=low_c, lower_bound_pct=low_pct)
     t = Tradeoff(id=f"{rule}:{metric.metric}", summary=f"{label} {signed_pct(change)}")
     if max_abs is not None and c > max_abs:
         if low_c > max_abs:
-            return RuleOutcome(
-                status="block", evidence=[f"{desc} exceeds the limit {fmt(max_abs)}{bound}"], data=data
-            )
+            return RuleOutcome(status="block", evidence=[f"{desc} exceeds the limit {fmt(max_abs)}{bound}"], data=data)
         return RuleOutcome(
             status="needs_approval",
             data=data,

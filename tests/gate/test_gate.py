@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from promptlab.compare import compare, load_comparison
-from promptlab.errors import InputError
+from promptlab.compare import Comparison, compare, load_comparison
+from promptlab.errors import FileFormatError, InputError
 from promptlab.gate import GATE_FILE, evaluate_gate, load_gate, load_policy, parse_approval
 from promptlab.review import ReviewSignoff, save_signoff
 from tests._support.runs import Profile, make_cases, write_run
@@ -326,3 +326,76 @@ def test_gate_on_an_in_memory_comparison_writes_nothing(
     gate = evaluate_gate(cmp, policy_file("rules: [max_new_regressions]\n"))
     assert gate.comparison_dir is None
     assert not (directory / GATE_FILE).exists()
+
+
+def _small_segment_runs(tmp_path: Path) -> Comparison:
+    # 12 billing cases go from 10/12 passing to 0/12; 200 other cases are unchanged.
+    cases = make_cases(212, dims={"intent": ["billing"] * 12 + ["other"] * 200})
+    billing = [c.id for c in cases if c.segment["intent"] == "billing"]
+    base = write_run(tmp_path / "b", cases=cases, profile=Profile(outcome=lambda c, r, g: c.id not in billing[:2]))
+    cand = write_run(
+        tmp_path / "c", cases=cases, profile=Profile(version="v2", outcome=lambda c, r, g: c.id not in billing)
+    )
+    return compare(base, cand, **FAST)
+
+
+def test_a_small_segment_that_collapses_needs_approval_instead_of_passing_silently(
+    tmp_path: Path, policy_file: Callable[..., Path]
+) -> None:
+    cmp = _small_segment_runs(tmp_path)
+    gate = evaluate_gate(
+        cmp, policy_file("rules:\n  - no_segment_regression: {min_n: 20, margin: 0.05}\n"), write=False
+    )
+    rule = gate.rules[0]
+    assert rule.status == "needs_approval", gate.lines()
+    assert rule.data["small_with_drop"] == ["segment:intent=billing"]
+    assert "segment:intent=billing" not in rule.data["family"]
+    assert any("intent=billing: n=12 < 20" in line and "needs 8 more" in line for line in rule.evidence)
+    assert [t.id for t in gate.rules[0].tradeoffs] == ["no_segment_regression:small:segment:intent=billing"]
+    blocking = policy_file("rules:\n  - no_segment_regression: {min_n: 20, small_groups: block}\n", "b.yaml")
+    assert evaluate_gate(cmp, blocking, write=False).decision == "block"
+    # Judged (min_n reached), the collapse blocks on its own test.
+    judged = policy_file("rules:\n  - no_segment_regression: {min_n: 10}\n", "j.yaml")
+    dropped = evaluate_gate(cmp, judged, write=False).rules[0].data["dropped"]
+    assert "segment:intent=billing" in [d["key"] for d in dropped]
+
+
+def test_the_holm_family_is_exactly_the_groups_the_rule_judges(
+    compare_dir: Callable[[str], Path], policy_file: Callable[..., Path]
+) -> None:
+    cmp = load_comparison(compare_dir("segment_regression"))
+    for text, overall in (("{min_n: 40}", True), ("{min_n: 40, include_overall: false, include_tags: false}", False)):
+        rule = evaluate_gate(cmp, policy_file(f"rules:\n  - no_segment_regression: {text}\n"), write=False).rules[0]
+        expected = [g.key for g in [cmp.overall, *cmp.segments] if g.n >= 40 and (overall or g.kind == "segment")]
+        assert rule.data["family"] == expected
+        assert rule.data["family_includes_overall"] is overall
+        m = len(expected)
+        levels = sorted(j["level"] for j in rule.data["judged"])
+        assert levels[0] == pytest.approx(0.05 / m)
+
+
+def test_a_drop_exactly_at_the_margin_passes_and_just_beyond_it_blocks(
+    compare_dir: Callable[[str], Path], policy_file: Callable[..., Path]
+) -> None:
+    cmp = load_comparison(compare_dir("segment_regression"))
+    refund = cmp.group("segment:intent=refund")
+    assert refund is not None and refund.delta is not None
+    at = policy_file(f"rules:\n  - no_segment_regression: {{min_n: 20, margin: {-refund.delta}}}\n", "at.yaml")
+    beyond = policy_file(
+        f"rules:\n  - no_segment_regression: {{min_n: 20, margin: {-refund.delta - 0.01}}}\n", "b.yaml"
+    )
+    assert evaluate_gate(cmp, at, write=False).decision == "pass"
+    assert evaluate_gate(cmp, beyond, write=False).decision == "block"
+
+
+def test_max_new_regressions_scales_with_the_number_of_cases(
+    compare_dir: Callable[[str], Path], policy_file: Callable[..., Path]
+) -> None:
+    cmp = load_comparison(compare_dir("equivalent"))
+    assert cmp.overall.n_pass_to_fail > 5  # noise alone makes cases flip
+    # The old raw count of 0 would have blocked this A/A pair; read as a rate and tested, it passes.
+    rule = evaluate_gate(cmp, policy_file("rules:\n  - max_new_regressions: 0\n"), write=False).rules[0]
+    assert rule.status == "pass", rule.evidence
+    assert "(the count k=0 read as 0/" in rule.evidence[0]
+    with pytest.raises(FileFormatError, match="not both"):
+        load_policy(policy_file("rules:\n  - max_new_regressions: {k: 3, max_rate: 0.1}\n", "both.yaml"))
