@@ -1,6 +1,6 @@
 """Calibration of the release gate: how often it blocks when nothing changed, and how often it catches a real drop.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_gate_calibration.py            # about 5 minutes
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_gate_calibration.py  # 480 comparisons: ~10 min, 2 busy cores
     PYTHONPATH=. .venv/bin/python benchmarks/bench_gate_calibration.py --quick    # a smoke run
 
 Every simulated comparison goes through the real path: two run directories written exactly as the runner writes
@@ -198,9 +198,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Few simulations (a smoke run).")
     parser.add_argument("--noise", choices=sorted(NOISE), default="low", help="Per-case noise model.")
-    parser.add_argument("--sims", type=int, default=0, help="Simulations per scenario (default: 150, quick: 10).")
+    parser.add_argument("--sims", type=int, default=0, help="Simulations per scenario (default: 80, quick: 10).")
     args = parser.parse_args()
-    sims = args.sims or (10 if args.quick else 150)
+    sims = args.sims or (10 if args.quick else 80)
     noise = beta_params(NOISE[args.noise])
     a, b = noise
     print(

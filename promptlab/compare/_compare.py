@@ -346,7 +346,7 @@ def _planning(ctx: Context, overall: GroupResult, segments: Sequence[GroupResult
     found = [e for e in estimates if e is not None]
     if repeats >= 2 and found:
         discordance = float(np.mean(found))
-        source = f"measured from how often repeats of one version disagree ({repeats} repeats)"
+        source = f"measured from how often the {repeats} repeats of one version disagree"
     elif overall.n and overall.n_pass_to_fail + overall.n_fail_to_pass:
         discordance = (overall.n_pass_to_fail + overall.n_fail_to_pass) / overall.n
         source = "observed share of cases whose outcome differs between the two runs (includes real changes)"
