@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from promptlab.cli._common import echo_json, json_option
+from promptlab.cli._plan import assumptions, plan_lines, power_options
 from promptlab.datasets import HARD_NEGATIVE_TAGS, Dataset, load_dataset, load_suite
 
 
@@ -43,9 +44,22 @@ def hash_(path: str, suite: bool) -> None:
 @dataset.command()
 @click.argument("path", type=click.Path())
 @suite_option
+@click.option("--policy", type=click.Path(dir_okay=False), default=None, help="Gate policy to plan power for.")
+@power_options
 @json_option
-def stats(path: str, suite: bool, as_json: bool) -> None:
-    """Count cases per segment value and per hard-negative category."""
+def stats(
+    path: str,
+    suite: bool,
+    policy: str | None,
+    baseline_run: str | None,
+    repeats: int | None,
+    discordance: float | None,
+    as_json: bool,
+) -> None:
+    """Count cases per segment value and per hard-negative category, and what each group can detect."""
+    from promptlab.gate import load_policy
+    from promptlab.gate._plan import plan_groups
+
     ds = _load(path, suite)
     segments: dict[str, Counter[str]] = {}
     for case in ds:
@@ -58,6 +72,9 @@ def stats(path: str, suite: bool, as_json: bool) -> None:
         "segments": {d: dict(sorted(c.items())) for d, c in sorted(segments.items())},
         "hard_negatives": {t: hard.get(t, 0) for t in HARD_NEGATIVE_TAGS},
     }
+    noise, reps, source = assumptions(baseline_run, repeats, discordance)
+    rows, note = plan_groups(ds, load_policy(policy) if policy else None, repeats=reps, discordance=noise)
+    data["power"] = {"note": note, "discordance_source": source, "groups": [r.__dict__ for r in rows]}
     if as_json:
         echo_json(data)
         return
@@ -65,3 +82,5 @@ def stats(path: str, suite: bool, as_json: bool) -> None:
     for dim, counts in data["segments"].items():
         click.echo(f"  {dim}: " + ", ".join(f"{v}={n}" for v, n in counts.items()))
     click.echo("  hard negatives: " + ", ".join(f"{t.split(':')[1]}={n}" for t, n in data["hard_negatives"].items()))
+    for line in plan_lines(rows, note, source):
+        click.echo(line)

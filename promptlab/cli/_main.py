@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "run": "promptlab.cli._run:run",
     "compare": "promptlab.cli._compare:compare",
     "gate": "promptlab.cli._gate:gate",
+    "plan": "promptlab.cli._plan:plan",
     "ci": "promptlab.cli._ci:ci",
     "keys": "promptlab.cli._bundle:keys",
     "bundle": "promptlab.cli._bundle:bundle",

@@ -22,12 +22,23 @@ from promptlab.compare._model import (
     ComparisonSettings,
     EvaluatorRate,
     FlippedEvaluator,
+    GroupPower,
     GroupResult,
     LatencyCost,
     MetricDelta,
+    Planning,
     Stability,
     StabilityVersion,
     Summary,
+)
+from promptlab.compare._paired import paired_interval, paired_method, paired_p_drop, paired_stats
+from promptlab.compare._power import (
+    DEFAULT_DISCORDANCE,
+    DEFAULT_POWER,
+    DEFAULT_TARGET_DROP,
+    cases_needed,
+    discordance_from_repeats,
+    min_detectable_drop,
 )
 from promptlab.compare._sides import Side, check_comparability, run_info
 from promptlab.compare._stats import Correction, adjust_pvalues, bootstrap_quantile_delta_ci, percentile
@@ -128,6 +139,9 @@ def compare(
     )
 
     overall, segments, hard_negatives = _groups(ctx)
+    planning = _planning(ctx, overall, segments)
+    for g in {id(g): g for g in [overall, *segments, *hard_negatives]}.values():
+        g.power = group_power(g.n, planning=planning, alpha=alpha / planning.family_size)
     rates, label_weights = _evaluator_rates(ctx, weights or {})
     regressions = _case_changes(ctx, "regression", label_weights)
     improvements = _case_changes(ctx, "improvement", label_weights)
@@ -138,6 +152,7 @@ def compare(
     parts = _Parts(
         overall=overall,
         segments=segments,
+        planning=planning,
         regressions=regressions,
         improvements=improvements,
         latency_cost=latency_cost,
@@ -159,6 +174,7 @@ def compare(
         overall=overall,
         segments=segments,
         hard_negatives=hard_negatives,
+        planning=planning,
         evaluator_rates=rates,
         regressions=regressions,
         improvements=improvements,
@@ -201,6 +217,10 @@ def _group(
             delta=None,
             ci_low=None,
             ci_high=None,
+            ci_method=None,
+            paired=None,
+            p_drop=None,
+            power=None,
             n_pass_to_fail=0,
             n_fail_to_pass=0,
             test=None,
@@ -211,7 +231,8 @@ def _group(
     ix = np.asarray(idx, dtype=int)
     b, c = ctx.base_rate[ix], ctx.cand_rate[ix]
     d = c - b
-    low, high = ctx.ci(d, key)
+    stats = paired_stats(b, c, binary=ctx.binary)
+    low, high = paired_interval(stats, alpha=s.alpha)
     b_pass, c_pass = b >= 0.5, c >= 0.5
     p_value, test = ctx.test(b, c, binary=ctx.binary, key=key)
     return GroupResult(
@@ -227,6 +248,10 @@ def _group(
         delta=float(d.mean()),
         ci_low=low,
         ci_high=high,
+        ci_method=paired_method(stats),
+        paired=stats,
+        p_drop=paired_p_drop(stats),
+        power=None,
         n_pass_to_fail=int(np.sum(b_pass & ~c_pass)),
         n_fail_to_pass=int(np.sum(~b_pass & c_pass)),
         test=test,
@@ -288,6 +313,55 @@ def _groups(ctx: Context) -> tuple[GroupResult, list[GroupResult], list[GroupRes
         for tag in HARD_NEGATIVE_TAGS
     ]
     return overall, groups, hard_negatives
+
+
+def group_power(n: int, *, planning: Planning, alpha: float, target_drop: float | None = None) -> GroupPower:
+    """What `n` cases can detect under the planning assumptions at one-sided level `alpha`."""
+    target = target_drop if target_drop is not None and target_drop > 0 else planning.target_drop
+    needed = cases_needed(
+        target, alpha=alpha, power=planning.power, discordance=planning.discordance, repeats=planning.repeats
+    )
+    return GroupPower(
+        alpha=alpha,
+        power=planning.power,
+        min_detectable_drop=min_detectable_drop(
+            n, alpha=alpha, power=planning.power, discordance=planning.discordance, repeats=planning.repeats
+        ),
+        target_drop=target,
+        cases_needed=needed,
+        more_cases_needed=max(0, needed - n),
+    )
+
+
+def _planning(ctx: Context, overall: GroupResult, segments: Sequence[GroupResult]) -> Planning:
+    repeats = min(
+        (min(len(ctx.base.by_case[i]), len(ctx.cand.by_case[i])) for i in ctx.ids),
+        default=1,
+    )
+    family = max(1, sum(1 for g in segments if g.p_adjusted is not None))
+    estimates = [
+        discordance_from_repeats([[passed(r) for r in side.by_case[i]] for i in ctx.ids])
+        for side in (ctx.base, ctx.cand)
+    ]
+    found = [e for e in estimates if e is not None]
+    if repeats >= 2 and found:
+        discordance = float(np.mean(found))
+        source = f"measured from how often the {repeats} repeats of one version disagree"
+    elif overall.n and overall.n_pass_to_fail + overall.n_fail_to_pass:
+        discordance = (overall.n_pass_to_fail + overall.n_fail_to_pass) / overall.n
+        source = "observed share of cases whose outcome differs between the two runs (includes real changes)"
+    else:
+        discordance = DEFAULT_DISCORDANCE
+        source = f"assumed default ({DEFAULT_DISCORDANCE:g}); no disagreement observed to measure it"
+    discordance = min(max(discordance, 0.005), 1.0)
+    return Planning(
+        discordance=discordance,
+        discordance_source=source,
+        repeats=max(1, repeats),
+        power=DEFAULT_POWER,
+        target_drop=DEFAULT_TARGET_DROP,
+        family_size=family,
+    )
 
 
 # --- evaluators ---------------------------------------------------------------------------------------------------
@@ -686,6 +760,7 @@ class _Parts:
 
     overall: GroupResult
     segments: list[GroupResult]
+    planning: Planning
     regressions: list[CaseChange]
     improvements: list[CaseChange]
     latency_cost: LatencyCost
@@ -715,7 +790,8 @@ def _summary(cmp: _Parts, ctx: Context) -> Summary:
     name = {"holm": "Holm", "bh": "Benjamini-Hochberg"}[s.correction]
     correction = (
         f"{name} across the {len(tested)} segment and tag groups with n >= {s.min_n} (the overall group "
-        f"is the primary test and is not adjusted); {name} also across the tested behaviour metrics"
+        f"is the primary test and is not adjusted); {name} also across the tested behaviour metrics; a gate rule "
+        f"recomputes its own family from exactly the groups it judges"
     )
     verdicts: dict[str, int] = {"improved": 0, "regressed": 0, "no_significant_change": 0, "not_enough_data": 0}
     for g in cmp.segments:
@@ -742,6 +818,28 @@ def _summary(cmp: _Parts, ctx: Context) -> Summary:
         lines.append(
             f"  improved: {g.label} (n={g.n}, {pct(g.baseline_pass_rate)} -> {pct(g.candidate_pass_rate)}, "
             f"{pts(g.delta)}, p_adj={pval(g.p_adjusted)})"
+        )
+    small = [g for g in cmp.segments if g.verdict == "not_enough_data" and g.n > 0]
+    if small:
+        lines.append(
+            "  not enough data: "
+            + ", ".join(f"{g.label} (n={g.n}, needs {max(s.min_n - g.n, 0)} more cases)" for g in small[:6])
+            + (" ..." if len(small) > 6 else "")
+        )
+    plan = cmp.planning
+    judged = [g for g in cmp.segments if g.p_adjusted is not None and g.power is not None]
+    smallest = min(judged, key=lambda g: g.n, default=None)
+    if o.power is not None:
+        detect = f"overall detects a drop of {_drop(o.power.min_detectable_drop)}"
+        if smallest is not None and smallest.power is not None:
+            detect += (
+                f", the smallest segment ({smallest.label}, n={smallest.n}) one of "
+                f"{_drop(smallest.power.min_detectable_drop)}"
+            )
+        lines.append(
+            f"power ({plan.power:.0%}, one-sided alpha {s.alpha:g}/{plan.family_size} per group): {detect}; "
+            f"noise: {plan.discordance:.1%} of cases disagree between two runs of one version "
+            f"({plan.discordance_source})"
         )
     top = ", ".join(f"{r.case_id}" + (f" [risk {r.risk}]" if r.risk else "") for r in cmp.regressions[:3])
     lines.append(
@@ -818,6 +916,10 @@ def _summary(cmp: _Parts, ctx: Context) -> Summary:
         lines=lines,
         notes=notes,
     )
+
+
+def _drop(d: float | None) -> str:
+    return "none detectable (even -100 pts)" if d is None else f"{d * 100:.1f} pts"
 
 
 def _scope(scope: Mapping[str, str]) -> str:

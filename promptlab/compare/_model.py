@@ -31,9 +31,12 @@ __all__ = [
     "DeclaredChange",
     "EvaluatorRate",
     "FlippedEvaluator",
+    "GroupPower",
     "GroupResult",
     "LatencyCost",
     "MetricDelta",
+    "PairedStats",
+    "Planning",
     "RunInfo",
     "SCHEMA_PATH",
     "Stability",
@@ -154,6 +157,71 @@ class Comparability:
 
 
 @dataclass(kw_only=True)
+class PairedStats:
+    """Sufficient statistics of a group's paired pass-rate difference: any interval or one-sided test at any level
+    can be recomputed from them (the gate does, at the levels of its own multiple-comparison family)."""
+
+    __pydantic_config__ = _CONFIG
+
+    method: Literal["tango_score", "adjusted_t"]
+    """`tango_score`: one repeat per case, Tango's score interval and McNemar's score test; `adjusted_t`: repeats,
+    a t-interval and t-test on per-case mean differences with two pseudo-cases (+1 and -1) added."""
+    n: int
+    """Cases."""
+    pass_to_fail: int | None
+    """tango_score: cases passing under the baseline only."""
+    fail_to_pass: int | None
+    """tango_score: cases passing under the candidate only."""
+    mean: float | None
+    """adjusted_t: mean per-case difference (candidate minus baseline) including the pseudo-cases."""
+    se: float | None
+    """adjusted_t: its standard error."""
+    df: int | None
+    """adjusted_t: degrees of freedom (cases - 1)."""
+
+
+@dataclass(kw_only=True)
+class GroupPower:
+    """What a group's size can detect: the smallest drop, and the cases a planned drop needs."""
+
+    __pydantic_config__ = _CONFIG
+
+    alpha: float
+    """One-sided significance level assumed (alpha split evenly over the family the group is judged in)."""
+    power: float
+    """Probability of detection the figures are for (0.8)."""
+    min_detectable_drop: float | None
+    """Smallest pass-rate drop (a fraction) detected with that probability at the current size; null when even a
+    100-point drop would not be."""
+    target_drop: float
+    """The drop planned for (a policy's margin, or 10 points)."""
+    cases_needed: int
+    """Cases needed to detect `target_drop` with that probability."""
+    more_cases_needed: int
+    """`cases_needed` minus the cases the group has (0 when it has enough)."""
+
+
+@dataclass(kw_only=True)
+class Planning:
+    """The assumptions behind every group's power figures."""
+
+    __pydantic_config__ = _CONFIG
+
+    discordance: float
+    """Share of cases on which two runs of the same version disagree with one repeat each (the noise)."""
+    discordance_source: str
+    """Where that figure comes from, in words."""
+    repeats: int
+    """Repeats per case and version (the fewest any compared case has)."""
+    power: float
+    """Probability of detection the figures are for."""
+    target_drop: float
+    """The drop planned for."""
+    family_size: int
+    """Groups in the comparison's multiple-comparison family (each group's alpha is alpha / family_size)."""
+
+
+@dataclass(kw_only=True)
 class GroupResult:
     """Paired pass-rate comparison over one group of cases: everything, a segment value, or a tag."""
 
@@ -180,9 +248,17 @@ class GroupResult:
     delta: float | None
     """Candidate minus baseline pass rate (the mean paired per-case difference)."""
     ci_low: float | None
-    """Lower end of the (1 - alpha) paired bootstrap interval of `delta` (cases resampled; clusters of repeats)."""
+    """Lower end of the (1 - alpha) paired interval of `delta` (method in `ci_method`); never of zero width."""
     ci_high: float | None
     """Upper end of that interval."""
+    ci_method: str | None
+    """The interval's method, in words."""
+    paired: PairedStats | None
+    """Sufficient statistics to recompute the interval and one-sided tests at other levels."""
+    p_drop: float | None
+    """Unadjusted one-sided p-value that the candidate is worse (the test `paired` inverts)."""
+    power: GroupPower | None
+    """What the group's size can detect, at the comparison's alpha over its family."""
     n_pass_to_fail: int
     """Cases that pass under the baseline and fail under the candidate (majority of repeats)."""
     n_fail_to_pass: int
@@ -504,6 +580,8 @@ class Comparison:
     """Every segment dimension/value, then every tag (hard-negative categories and `regression` included)."""
     hard_negatives: list[GroupResult]
     """Each hard-negative category, including those with no cases (n = 0)."""
+    planning: Planning
+    """The assumptions of the groups' power figures."""
     evaluator_rates: list[EvaluatorRate]
     """Per-evaluator pass rates."""
     regressions: list[CaseChange]

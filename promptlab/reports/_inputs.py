@@ -37,6 +37,8 @@ class GateView:
     evaluated_at: str | None = None
     stale: bool = False
     """The gate was evaluated against a different comparison than the one reported."""
+    adjusted: dict[str, str] = field(default_factory=dict)
+    """Group key -> the interval the segment rule's verdict used (after Holm), in words."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -103,7 +105,15 @@ def gate_view(decision: GateDecision, cmp_hash: str) -> GateView:
         for a in decision.approvals
     ]
     name = decision.policy.get("name") if isinstance(decision.policy, dict) else None
+    adjusted: dict[str, str] = {}
+    for r in decision.rules:
+        if r.rule != "no_segment_regression":
+            continue
+        for j in r.data.get("judged", []):
+            low, high = j["interval_adjusted"]
+            adjusted[j["key"]] = f"{low * 100:+.1f} to {high * 100:+.1f} pts (one-sided {(1 - j['level']) * 100:.3g}%)"
     return GateView(
+        adjusted=adjusted,
         decision=decision.decision,
         rules=rules,
         approvals=approvals,

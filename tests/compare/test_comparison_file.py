@@ -56,6 +56,7 @@ def test_written_comparison_validates_against_the_shipped_schema(
         "overall",
         "segments",
         "hard_negatives",
+        "planning",
         "evaluator_rates",
         "regressions",
         "improvements",

@@ -138,3 +138,140 @@ def test_percentile_returns_an_observed_value() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([1.0, 2.0, 3.0, 4.0, 100.0], 95) == 100.0
     assert percentile([], 95) is None
+
+
+# --- score intervals, one-sided tests, Holm levels, Wilson (checked against SciPy and the defining formulas) -----
+
+
+from scipy import optimize as _opt  # noqa: E402
+from scipy import stats as _st  # noqa: E402
+
+from promptlab.compare._power import cases_needed, min_detectable_drop  # noqa: E402
+from promptlab.compare._stats import (  # noqa: E402
+    adjusted_t_interval,
+    adjusted_t_moments,
+    adjusted_t_pvalue,
+    holm_levels,
+    mcnemar_score_pvalue,
+    tango_interval,
+    tango_score,
+    wilson_interval,
+)
+
+
+@pytest.mark.parametrize(("b", "c"), [(0, 0), (0, 1), (3, 9), (17, 4), (250, 260), (19_990, 20_010), (0, 40_000)])
+def test_mcnemar_exact_matches_scipy_binomtest_at_any_size(b: int, c: int) -> None:
+    expected = 1.0 if b + c == 0 else _st.binomtest(min(b, c), b + c, 0.5).pvalue
+    assert mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+
+
+def _tango_p21_numerically(b: int, c: int, n: int, delta: float) -> float:
+    """Constrained MLE of p21 (pass-to-fail) under p12 - p21 = delta, by maximising the multinomial likelihood."""
+
+    def nll(p21: float) -> float:
+        p12 = p21 + delta
+        rest = 1 - p12 - p21
+        return -(c * math.log(max(p12, 1e-300)) + b * math.log(max(p21, 1e-300)) + (n - b - c) * math.log(rest))
+
+    lo, hi = max(0.0, -delta) + 1e-12, (1 - delta) / 2 - 1e-12
+    return float(_opt.minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x)
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "n", "delta"), [(3, 9, 40, 0.05), (10, 2, 30, -0.1), (5, 5, 50, 0.2), (1, 7, 20, -0.3)]
+)
+def test_tango_score_uses_the_constrained_maximum_likelihood_estimate(b: int, c: int, n: int, delta: float) -> None:
+    p21 = _tango_p21_numerically(b, c, n, delta)
+    direct = (c - b - n * delta) / math.sqrt(n * (2 * p21 + delta * (1 - delta)))
+    assert tango_score(b, c, n=n, delta=delta) == pytest.approx(direct, abs=1e-4)
+
+
+@pytest.mark.parametrize(("b", "c"), [(1, 5), (7, 1), (12, 30), (40, 1)])
+def test_tango_score_at_zero_is_mcnemars_z_and_the_one_sided_p_is_its_normal_tail(b: int, c: int) -> None:
+    z = (c - b) / math.sqrt(b + c)
+    assert tango_score(b, c, n=100, delta=0.0) == pytest.approx(z)
+    assert mcnemar_score_pvalue(b, c, n=100) == pytest.approx(_st.norm.cdf(z))
+
+
+@pytest.mark.parametrize(("b", "c", "n"), [(0, 0, 15), (0, 3, 15), (4, 4, 30), (9, 1, 60), (0, 15, 15), (15, 0, 15)])
+def test_tango_interval_inverts_the_score_test_and_is_never_of_zero_width(b: int, c: int, n: int) -> None:
+    low, high = tango_interval(b, c, n=n, alpha=0.05)
+    z = _st.norm.ppf(0.975)
+    assert -1 <= low < (c - b) / n + 1e-12 and (c - b) / n - 1e-12 < high <= 1
+    assert high - low > 0.05
+    if low > -1:
+        assert tango_score(b, c, n=n, delta=low) == pytest.approx(z, abs=1e-6)
+    if high < 1:
+        assert tango_score(b, c, n=n, delta=high) == pytest.approx(-z, abs=1e-6)
+
+
+def test_tango_interval_without_discordant_pairs_has_the_closed_form_half_width() -> None:
+    z2 = _st.norm.ppf(0.975) ** 2
+    low, high = tango_interval(0, 0, n=15, alpha=0.05)
+    assert high == pytest.approx(z2 / (15 + z2), abs=1e-9)
+    assert low == pytest.approx(-z2 / (15 + z2), abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [15, 30])
+@pytest.mark.parametrize(("p12", "p21"), [(0.05, 0.05), (0.1, 0.02), (0.2, 0.1), (0.02, 0.15), (0.3, 0.3), (0.01, 0.1)])
+def test_tango_interval_covers_at_least_93_percent_by_exact_enumeration(n: int, p12: float, p21: float) -> None:
+    # Every (candidate-only, baseline-only) count pair with its exact trinomial probability.
+    delta = p12 - p21
+    coverage = 0.0
+    for c in range(n + 1):
+        for b in range(n + 1 - c):
+            prob = math.exp(
+                math.lgamma(n + 1) - math.lgamma(c + 1) - math.lgamma(b + 1) - math.lgamma(n - b - c + 1)
+                + (c * math.log(p12) if c else 0.0) + (b * math.log(p21) if b else 0.0)
+                + (n - b - c) * math.log(1 - p12 - p21)
+            )  # fmt: skip
+            low, high = tango_interval(b, c, n=n, alpha=0.05)
+            coverage += prob * (low - 1e-12 <= delta <= high + 1e-12)
+    assert coverage >= 0.93
+
+
+def test_adjusted_t_is_bonett_price_with_one_repeat_and_never_of_zero_width() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(5, 80))
+        d = rng.choice([-1.0, 0.0, 1.0], size=n, p=[0.1, 0.8, 0.1])
+        b, c = int(np.sum(d == -1)), int(np.sum(d == 1))
+        mean, se, df = adjusted_t_moments(d)
+        p12, p21 = (c + 1) / (n + 2), (b + 1) / (n + 2)
+        assert mean == pytest.approx(p12 - p21)
+        # Bonett-Price's variance (p12 + p21 - (p12 - p21)^2) / (n + 2), with the sample (n - 1) divisor.
+        assert se**2 == pytest.approx((p12 + p21 - (p12 - p21) ** 2) / (n + 1))
+        low, high = adjusted_t_interval(mean, se, df, alpha=0.05)
+        assert high - low > 0
+        assert adjusted_t_pvalue(mean, se, df) == pytest.approx(_st.t.cdf(mean / se, df))
+    mean, se, df = adjusted_t_moments(np.zeros(15))
+    low, high = adjusted_t_interval(mean, se, df, alpha=0.05)
+    assert low < 0 < high
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 15), (3, 15), (15, 15), (40, 50), (123, 245)])
+def test_wilson_interval_matches_scipy(k: int, n: int) -> None:
+    expected = _st.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert wilson_interval(k, n, alpha=0.05) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_holm_levels_reject_exactly_what_holm_rejects() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        m = int(rng.integers(1, 12))
+        ps = list(rng.uniform(0, 0.08, size=m) ** rng.uniform(0.5, 2))
+        adjusted, levels = holm(ps), holm_levels(ps, 0.05)
+        for p, pa, level in zip(ps, adjusted, levels, strict=True):
+            assert (pa < 0.05) == (p < level)
+            assert 0.05 / m <= level <= 0.05
+
+
+@pytest.mark.parametrize(("discordance", "repeats"), [(0.02, 1), (0.1, 1), (0.1, 3)])
+def test_power_planning_is_self_consistent(discordance: float, repeats: int) -> None:
+    for drop in (0.05, 0.1, 0.2):
+        n = cases_needed(drop, alpha=0.05 / 9, discordance=discordance, repeats=repeats)
+        assert min_detectable_drop(n, alpha=0.05 / 9, discordance=discordance, repeats=repeats) <= drop + 1e-6
+        assert min_detectable_drop(n - 1, alpha=0.05 / 9, discordance=discordance, repeats=repeats) > drop - 0.01
+    # More repeats average noise away: fewer cases needed.
+    assert cases_needed(0.1, alpha=0.01, discordance=0.1, repeats=3) < cases_needed(0.1, alpha=0.01, discordance=0.1,
+                                                                                     repeats=1)  # fmt: skip

@@ -128,7 +128,7 @@ def test_policy_hash_ignores_formatting_but_not_content(policy_file: Callable[..
         (
             "rules:\n  - max_new_regressions\n  - max_new_regressions: {k: 1, kk: 2}\n",
             "rules[1]",
-            "gate rule 'max_new_regressions': unknown argument 'kk' (expected: k)",
+            "gate rule 'max_new_regressions': unknown argument 'kk' (expected: k, max_rate, confidence)",
         ),
         (
             "rules:\n  - min_pass_rate: high\n",
