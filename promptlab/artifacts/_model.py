@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import jinja2
 import jinja2.sandbox
@@ -33,6 +35,8 @@ __all__ = [
 _ENV = jinja2.sandbox.ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
 )
+
+_SECRET_NAMES = re.compile(r"(?i)(key|token|secret|password|passwd|pwd|auth|signature|sig|credential)")
 
 BEHAVIOURS = ("verbosity", "refusal_rate", "tool_usage", "output_format", "latency", "cost", "quality")
 
@@ -73,11 +77,35 @@ class ModelSettings(StrictModel):
     seed: int | None = None
     """Sampling seed, where the provider supports one."""
     base_url: str | None = None
-    """Endpoint base URL (overrides `OPENAI_BASE_URL`)."""
+    """Endpoint base URL (overrides `OPENAI_BASE_URL`); never with credentials in it (artifacts are published)."""
     input_price_per_mtok: float = Field(default=0.0, ge=0)
     """Price in USD per million input tokens."""
     output_price_per_mtok: float = Field(default=0.0, ge=0)
     """Price in USD per million output tokens."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        # An artifact is hashed, published to the registry and packed into bundles: a secret in it leaks everywhere.
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            names = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True)]
+        except ValueError:
+            raise ValueError("expected an http(s) URL") from None
+        if parts.username or parts.password:
+            raise ValueError(
+                "expected a URL without user or password: artifacts are published and signed; give the key through "
+                "the provider's environment variable (e.g. OPENAI_API_KEY)"
+            )
+        secret = [k for k in names if _SECRET_NAMES.search(k)]
+        if secret:
+            raise ValueError(
+                f"expected a URL without secret query parameters ({', '.join(secret)}): artifacts are published and "
+                "signed; give the key through the provider's environment variable"
+            )
+        return value
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """Cost in USD of one call with this many tokens."""

@@ -13,9 +13,9 @@ from typing import Any, Literal
 import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
-from promptlab._util.files import MultiFileFormatError, atomic_write, validation_problems
+from promptlab._util.files import MultiFileFormatError, atomic_write, parse_json, read_bytes, validation_problems
 from promptlab.compare import Comparison, load_comparison
-from promptlab.errors import FileFormatError, InputError
+from promptlab.errors import InputError
 from promptlab.gate._policy import GatePolicy, load_policy
 from promptlab.gate._rules import GateContext
 from promptlab.review import ReviewSignoff, load_signoffs
@@ -210,10 +210,7 @@ def load_gate(directory: str | Path) -> GateDecision | None:
     path = Path(directory) / GATE_FILE
     if not path.is_file():
         return None
-    try:
-        data = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise FileFormatError(path, f"malformed JSON: {exc}") from None
+    data = parse_json(path, read_bytes(path))
     try:
         return _adapter().validate_python(data)
     except ValidationError as exc:

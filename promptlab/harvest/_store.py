@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from promptlab._util.files import atomic_write, validation_problems
+from promptlab._util.files import atomic_write, parse_json, strict_validate, validation_problems
 from promptlab.datasets import Case, load_dataset
 from promptlab.errors import FileFormatError
 
@@ -261,12 +261,9 @@ def _read_cases(path: Path) -> Iterator[_Line]:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
+            data: Any = parse_json(path, raw, where=f"line {number}")
             try:
-                data: Any = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise FileFormatError(path, f"line {number}: malformed JSON: {exc}") from None
-            try:
-                case = Case.model_validate(data)
+                case = strict_validate(Case, data)
             except ValidationError as exc:
                 f, m = validation_problems(exc)[0]
                 raise FileFormatError(path, f"line {number}: {f}: {m}") from None

@@ -151,3 +151,28 @@ def test_openai_tools_are_in_wire_format(artifact_file: Path) -> None:
     tools = load_artifact(artifact_file).openai_tools()
     assert tools is not None
     assert tools[0]["type"] == "function" and tools[0]["function"]["name"] == "lookup_order"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "named"),
+    [
+        ("https://alice:s3cr3t-pass@llm.example.com/v1", "without user or password"),
+        ("https://llm.example.com/v1?api-key=s3cr3t-pass", "secret query parameters (api-key)"),
+    ],
+)
+def test_base_url_with_credentials_is_refused_so_no_secret_is_published(
+    tmp_path: Path, artifact_file: Path, base_url: str, named: str
+) -> None:
+    data = _data(artifact_file)
+    data["model"]["base_url"] = base_url
+    with pytest.raises(FileFormatError) as exc:
+        load_artifact(_write(tmp_path, data))
+    message = str(exc.value)
+    assert "model.base_url" in message and named in message
+    assert "s3cr3t-pass" not in message and "\n" not in message
+
+
+def test_base_url_without_credentials_is_accepted(tmp_path: Path, artifact_file: Path) -> None:
+    data = _data(artifact_file)
+    data["model"]["base_url"] = "http://127.0.0.1:8080/v1?api-version=2024-06-01"
+    assert load_artifact(_write(tmp_path, data)).model.base_url == "http://127.0.0.1:8080/v1?api-version=2024-06-01"
