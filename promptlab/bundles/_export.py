@@ -48,6 +48,7 @@ from promptlab.bundles._statement import (
     parse_statement,
 )
 from promptlab.bundles._verify import ENVELOPE_NAME, about, check_files, unpack, verify_bundle
+from promptlab.compare import comparison_identity
 from promptlab.errors import FileFormatError, InputError, VerificationError
 from promptlab.review import load_signoffs, signoff_path
 from promptlab.runner._results import RunManifest
@@ -246,7 +247,7 @@ def export_bundle(
     evaluators = comparison.get("evaluators")
     if not isinstance(evaluators, list):
         raise FileFormatError(source, "expected a list of evaluator specs", field="evaluators")
-    comparison_hash = content_hash(comparison)
+    comparison_hash = comparison_identity(comparison)
 
     files: dict[str, bytes] = {}
     runs: dict[str, RunInfo] = {}

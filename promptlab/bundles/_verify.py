@@ -35,6 +35,7 @@ from promptlab.bundles._statement import (
     gate_info,
     parse_statement,
 )
+from promptlab.compare import comparison_identity
 from promptlab.errors import InputError, VerificationError
 
 __all__ = [
@@ -162,7 +163,12 @@ def _check_consistency(members: dict[str, bytes], predicate: BundlePredicate) ->
     member digests that comparison.json recorded, gate.json, the review sign-offs and environment.json.
     """
     comparison = _json(members, "comparison.json")
-    if not isinstance(comparison, dict) or content_hash(comparison) != predicate.comparison_hash:
+    # The comparison's content identity; bundles signed before identities left out run ids and paths carry the
+    # plain content hash, which is accepted as well.
+    if not isinstance(comparison, dict) or predicate.comparison_hash not in (
+        comparison_identity(comparison),
+        content_hash(comparison),
+    ):
         raise VerificationError("predicate comparison_hash does not match comparison.json")
     for side, run in (("baseline", predicate.baseline), ("candidate", predicate.candidate)):
         name = f"{run.folder}/run.json"

@@ -24,7 +24,10 @@ from promptlab.compare._model import (
     Stability,
     StabilityVersion,
     Summary,
+    comparison_identity,
     comparison_schema,
+    describe_identity_change,
+    identity_parts,
     load_comparison,
 )
 
@@ -52,6 +55,9 @@ __all__ = [
     "StabilityVersion",
     "Summary",
     "compare",
+    "comparison_identity",
     "comparison_schema",
+    "describe_identity_change",
+    "identity_parts",
     "load_comparison",
 ]

@@ -42,7 +42,10 @@ __all__ = [
     "Stability",
     "StabilityVersion",
     "Summary",
+    "comparison_identity",
     "comparison_schema",
+    "describe_identity_change",
+    "identity_parts",
     "load_comparison",
 ]
 
@@ -604,8 +607,16 @@ class Comparison:
 
     @property
     def hash(self) -> str:
-        """Content hash of `comparison.json` (`sha256:...`), independent of formatting."""
-        return content_hash(self.to_dict())
+        """Content identity of the comparison (`sha256:...`): what was compared, not where or when it ran.
+
+        See `comparison_identity`: a re-run of the same inputs gives the same hash, so sign-offs and approvals
+        survive it, and any change to an artifact, the cases, the evaluators, the results or the settings changes it.
+        """
+        return comparison_identity(self.to_dict())
+
+    def identity_parts(self) -> dict[str, str]:
+        """The named parts of `hash`, so a stale sign-off can say what changed."""
+        return identity_parts(self.to_dict())
 
     def group(self, key: str) -> GroupResult | None:
         """The overall, segment or tag group with this key (`overall`, `segment:intent=refund`, `tag:x`)."""
@@ -752,3 +763,54 @@ def load_comparison(directory: str | Path) -> Comparison:
         raise MultiFileFormatError(path, validation_problems(exc)) from None
     comparison.path = str(path.parent.resolve())
     return comparison
+
+
+# Fields of a run that say where and when it ran, not what ran: a re-run of the same inputs changes only these.
+_RUN_LOCATION = ("run_dir", "run_id", "run_hash", "status")
+_RUN_VOLATILE_FILES = ("run.json",)
+
+
+def _identity_content(data: dict[str, Any]) -> dict[str, Any]:
+    out = dict(data)
+    for side in ("baseline", "candidate"):
+        run = data.get(side)
+        if isinstance(run, dict):
+            kept = {k: v for k, v in run.items() if k not in _RUN_LOCATION}
+            files = run.get("files")
+            if isinstance(files, dict):
+                kept["files"] = {k: v for k, v in files.items() if k not in _RUN_VOLATILE_FILES}
+            out[side] = kept
+    return out
+
+
+def comparison_identity(data: dict[str, Any]) -> str:
+    """The content identity of a comparison's JSON (`sha256:...`).
+
+    It covers what was compared: both artifacts, the dataset, the evaluator specs, the provider, the results'
+    content (the digests of `artifact.json`, `cases.jsonl` and `results.jsonl`), the settings and every computed
+    figure; it leaves out the run ids, the run directories and `run.json` (which records when and where a run
+    happened), so re-running identical inputs keeps review sign-offs and gate approvals valid.
+    """
+    return content_hash(_identity_content(data))
+
+
+def identity_parts(data: dict[str, Any]) -> dict[str, str]:
+    """Named digests of the parts of a comparison's identity (artifacts, cases, evaluators, results, settings)."""
+    content = _identity_content(data)
+    parts: dict[str, str] = {}
+    for side in ("baseline", "candidate"):
+        run = content.get(side) or {}
+        files = run.get("files") or {}
+        parts[f"{side} artifact"] = content_hash(run.get("artifact"))
+        parts[f"{side} cases"] = content_hash([run.get("dataset_hash"), files.get("cases.jsonl")])
+        parts[f"{side} evaluators"] = content_hash([run.get("evaluators_hash"), run.get("evaluators")])
+        parts[f"{side} provider"] = content_hash(run.get("provider"))
+        parts[f"{side} results"] = content_hash(files.get("results.jsonl"))
+    parts["settings"] = content_hash([content.get("settings"), content.get("promptlab_version")])
+    return parts
+
+
+def describe_identity_change(old: dict[str, str], new: dict[str, str]) -> str:
+    """What differs between two comparisons' identity parts, in words (`candidate results, settings`)."""
+    changed = [name for name in new if old.get(name) != new[name]]
+    return ", ".join(changed) if changed else "the computed figures"
