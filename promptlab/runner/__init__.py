@@ -1,5 +1,7 @@
 """Running an artifact over a suite: the async runner and the run-directory format it writes."""
 
+from promptlab.runner._engine import build_request
+from promptlab.runner._options import RunOptions
 from promptlab.runner._results import (
     CaseResult,
     EvalOutcome,
@@ -9,7 +11,7 @@ from promptlab.runner._results import (
     load_run,
     read_results,
 )
-from promptlab.runner._run import RunSummary, arun, build_request, run
+from promptlab.runner._run import RunSummary, arun, run
 
 __all__ = [
     "CaseResult",
@@ -17,6 +19,7 @@ __all__ = [
     "ResultsWriter",
     "RunDir",
     "RunManifest",
+    "RunOptions",
     "RunSummary",
     "arun",
     "build_request",
