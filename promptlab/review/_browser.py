@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Literal
 
 from promptlab.compare import CaseChange, Comparison
 from promptlab.errors import InputError
 from promptlab.review._items import Attempt, CaseDetail, FailingCase
 from promptlab.review._runs import Rows, passed, rate
+from promptlab.runner import ResultRow
 
 __all__ = ["case_detail", "failing_cases"]
 
@@ -47,8 +47,8 @@ def failing_cases(
                 FailingCase(
                     case_id=case_id,
                     kind=kind,
-                    segment=dict(failed.get("segment") or {}),
-                    tags=list(failed.get("tags") or []),
+                    segment=dict(failed.segment),
+                    tags=list(failed.tags),
                     baseline_pass_rate=b_rate,
                     candidate_pass_rate=c_rate,
                     failed_evaluators=labels,
@@ -84,12 +84,12 @@ def case_detail(
         cand = candidate_rows.get(case_id)
         if base is None and cand is None:
             raise InputError(f"case '{case_id}' is not in the compared runs")
-        first = (cand or base or [{}])[0]
+        first = (cand or base or [ResultRow(case_id=case_id)])[0]
         return CaseDetail(
             case_id=case_id,
-            segment=dict(first.get("segment") or {}),
-            tags=list(first.get("tags") or []),
-            vars=dict(first.get("vars") or {}),
+            segment=dict(first.segment),
+            tags=list(first.tags),
+            vars=dict(first.vars),
             baseline=[_attempt(r) for r in base or []],
             candidate=[_attempt(r) for r in cand or []],
             source="runs",
@@ -102,37 +102,36 @@ def case_detail(
     return _detail_from_change(change)
 
 
-def _failure_of(row: Mapping[str, Any]) -> tuple[list[str], str]:
-    error = row.get("error")
-    if error:
-        return [f"error:{error.get('kind', 'error')}"], str(error.get("message", ""))
+def _failure_of(row: ResultRow) -> tuple[list[str], str]:
+    if row.error:
+        return [f"error:{row.error_kind}"], str(row.error.get("message", ""))
     labels, reason = [], ""
-    for label, ev in sorted((row.get("evaluations") or {}).items()):
-        if ev.get("error"):
+    for label, ev in sorted(row.evaluations.items()):
+        if ev.error:
             labels.append(f"{label} (evaluator error)")
-            reason = reason or str(ev["error"])
-        elif ev.get("passed") is False:
+            reason = reason or str(ev.error)
+        elif ev.passed is False:
             labels.append(label)
-            reason = reason or str(ev.get("reason") or "")
+            reason = reason or str(ev.reason or "")
     return labels, reason
 
 
-def _attempt(row: Mapping[str, Any]) -> Attempt:
+def _attempt(row: ResultRow) -> Attempt:
     failed = []
-    for label, ev in sorted((row.get("evaluations") or {}).items()):
-        if ev.get("error"):
-            failed.append((label, f"evaluator error: {ev['error']}"))
-        elif ev.get("passed") is False:
-            failed.append((label, str(ev.get("reason") or "")))
+    for label, ev in sorted(row.evaluations.items()):
+        if ev.error:
+            failed.append((label, f"evaluator error: {ev.error}"))
+        elif ev.passed is False:
+            failed.append((label, str(ev.reason or "")))
     calls = []
-    for c in row.get("tool_calls") or []:
+    for c in row.tool_calls:
         result = f"error: {c['error']}" if c.get("error") else _short(c.get("result"))
         calls.append(f"{c.get('name')}({c.get('arguments', '')}) -> {result}")
-    error = row.get("error")
+    error = row.error
     return Attempt(
-        repeat=int(row.get("repeat", 0)),
-        outcome=str(row.get("outcome")),
-        output=row.get("output"),
+        repeat=row.repeat,
+        outcome=row.outcome,
+        output=row.output,
         error=f"{error.get('kind')}: {error.get('message')}" if error else None,
         failed=failed,
         tool_calls=calls,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from promptlab.compare import BehaviourChange, Comparison, EvaluatorRate, GroupResult
 from promptlab.compare._format import pct, pts, signed_pct
 from promptlab.review._items import CHECKLIST_ITEMS, ChecklistItem, CoverageRow, Layer
-from promptlab.review._runs import Rows, passed
+from promptlab.review._runs import Rows
 
 __all__ = ["checklist_items"]
 
@@ -206,12 +206,12 @@ def _failure_stats(rows: Rows) -> _FailureStats:
     for case_rows in rows.values():
         for r in case_rows:
             s.results += 1
-            if r.get("error"):
+            if r.error:
                 s.errors += 1
-                s.error_kinds[str(r["error"].get("kind", "error"))] += 1
-            if any(c.get("error") for c in r.get("tool_calls") or []):
+                s.error_kinds[str(r.error_kind)] += 1
+            if r.tool_failed:
                 s.tool_failure_results += 1
-                s.tool_failure_passed += passed(r)
+                s.tool_failure_passed += r.passed
     return s
 
 

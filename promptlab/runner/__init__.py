@@ -5,10 +5,12 @@ from promptlab.runner._options import RunOptions
 from promptlab.runner._results import (
     CaseResult,
     EvalOutcome,
+    ResultRow,
     ResultsWriter,
     RunDir,
     RunManifest,
     load_run,
+    read_result_rows,
     read_results,
 )
 from promptlab.runner._run import RunSummary, arun, run
@@ -16,6 +18,7 @@ from promptlab.runner._run import RunSummary, arun, run
 __all__ = [
     "CaseResult",
     "EvalOutcome",
+    "ResultRow",
     "ResultsWriter",
     "RunDir",
     "RunManifest",
@@ -24,6 +27,7 @@ __all__ = [
     "arun",
     "build_request",
     "load_run",
+    "read_result_rows",
     "read_results",
     "run",
 ]

@@ -26,6 +26,7 @@ from promptlab.runner._limit import AdaptiveLimit, backoff_delay
 from promptlab.runner._results import (
     CaseResult,
     EvalOutcome,
+    ResultRow,
     ResultsWriter,
 )
 from promptlab.runner._tools import answer_tool_call
@@ -119,14 +120,14 @@ class Counts:
             self.error_kinds[error_kind] = self.error_kinds.get(error_kind, 0) + 1
 
     @classmethod
-    def from_rows(cls, rows: list[dict[str, Any]]) -> Counts:
+    def from_rows(cls, rows: list[ResultRow]) -> Counts:
         counts = cls()
         seen: set[tuple[str, int]] = set()
         for r in rows:
-            pair = (r["case_id"], int(r["repeat"]))
+            pair = (r.case_id, r.repeat)
             if pair not in seen:
                 seen.add(pair)
-                counts.add(r["outcome"], bool(r.get("cached")), (r.get("error") or {}).get("kind"))
+                counts.add(r.outcome, r.cached, (r.error or {}).get("kind"))
         return counts
 
 

@@ -231,7 +231,7 @@ async def arun(
             held.enter_context(exclusive(out_dir))
         manifest, rows = kept_rows(out_dir, manifest, resume=opts.resume)
         counts = Counts.from_rows(rows)
-        done = {(r["case_id"], int(r["repeat"])) for r in rows}
+        done = {(r.case_id, r.repeat) for r in rows}
         pending = [(c, r) for c in cases for r in range(repeats) if (c.id, r) not in done]
 
         call_provider: Provider = prov if cache is None else CachedProvider(prov, cache, mode=mode)
@@ -362,8 +362,7 @@ def _provider_for(artifact: PromptArtifact, provider: ProviderOption) -> BasePro
 def _baseline_outputs(baseline_run: str | Path | None) -> dict[tuple[str, int], str | None]:
     if baseline_run is None:
         return {}
-    rows = RunDir.open(baseline_run).rows()
-    return {(r["case_id"], int(r["repeat"])): r.get("output") for r in rows}
+    return {(r.case_id, r.repeat): r.output for r in RunDir.open(baseline_run).result_rows()}
 
 
 def _progress_bar(progress: bool | None, *, total: int, initial: int, desc: str) -> Any:

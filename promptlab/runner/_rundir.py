@@ -8,7 +8,6 @@ import fcntl
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -21,15 +20,16 @@ from promptlab.runner._results import (
     CASES,
     MANIFEST,
     RESULTS,
+    ResultRow,
     RunDir,
     RunManifest,
-    read_results,
+    read_result_rows,
 )
 
 __all__ = ["exclusive", "kept_rows", "now", "prepare_run_dir", "write_manifest"]
 
 
-def kept_rows(out: Path, manifest: RunManifest, *, resume: bool) -> tuple[RunManifest, list[dict[str, Any]]]:
+def kept_rows(out: Path, manifest: RunManifest, *, resume: bool) -> tuple[RunManifest, list[ResultRow]]:
     """Check `out` can hold this run: new and empty, or (resume) a run of the same artifact, cases, evaluators and
     repeats. Return the manifest to write (keeping a resumed run's id and start) and the rows already there."""
     if not (out / MANIFEST).exists():
@@ -50,7 +50,7 @@ def kept_rows(out: Path, manifest: RunManifest, *, resume: bool) -> tuple[RunMan
                 f"{out}: cannot resume: the run's {label} is {before} but this run's is {now} "
                 "(resume only the same artifact, cases, evaluators and repeats; use a new --out)"
             )
-    rows = read_results(out / RESULTS, repair=True)
+    rows = read_result_rows(out / RESULTS, repair=True)
     return manifest.model_copy(update={"run_id": old.run_id, "started_at": old.started_at}), rows
 
 
