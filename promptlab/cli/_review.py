@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from promptlab.cli._common import echo_json, json_option
 
+if TYPE_CHECKING:
+    from promptlab.review import Review
+
 _LAYER = click.Choice(["product", "technical"])
+
+
+def _open(compare_dir: str) -> Review:
+    """The review of a comparison directory, with the coverage threshold of its gate policy when it was gated."""
+    from promptlab.errors import PromptlabError
+    from promptlab.gate import load_gate
+    from promptlab.review import Review
+
+    try:
+        decision = load_gate(compare_dir)
+    except PromptlabError:
+        decision = None  # an unreadable gate.json only loses the policy's threshold, as before
+    return Review.open(compare_dir, gate=decision)
 
 
 @click.group()
@@ -20,9 +38,9 @@ def review() -> None:
 @json_option
 def show(compare_dir: str, layer: str | None, as_json: bool) -> None:
     """Print the checklist items with their evidence, and the hard-negative coverage."""
-    from promptlab.review import LAYERS, Review
+    from promptlab.review import LAYERS
 
-    r = Review.open(compare_dir)
+    r = _open(compare_dir)
     layers = [layer] if layer else list(LAYERS)
     checklists = [r.checklist(name) for name in layers]
     if as_json:
@@ -78,9 +96,7 @@ def show(compare_dir: str, layer: str | None, as_json: bool) -> None:
 @click.option("--category", default=None, help="Only cases with this tag, e.g. hard-negative:adversarial.")
 def cases(compare_dir: str, category: str | None) -> None:
     """List the cases failing under the candidate (regressions first)."""
-    from promptlab.review import Review
-
-    for c in Review.open(compare_dir).failing_cases(category=category):
+    for c in _open(compare_dir).failing_cases(category=category):
         click.echo(c.label() + (f": {c.reason}" if c.reason else ""))
 
 
@@ -89,9 +105,7 @@ def cases(compare_dir: str, category: str | None) -> None:
 @click.argument("case_id")
 def case(compare_dir: str, case_id: str) -> None:
     """Show one case under both versions: every repeat's outcome, failed evaluators, tool calls and output."""
-    from promptlab.review import Review
-
-    detail = Review.open(compare_dir).case(case_id)
+    detail = _open(compare_dir).case(case_id)
     seg = ", ".join(f"{k}={v}" for k, v in detail.segment.items())
     click.echo(f"{detail.case_id}  {seg}" + (f"  tags: {', '.join(detail.tags)}" if detail.tags else ""))
     for key, value in detail.vars.items():
@@ -124,7 +138,6 @@ def case(compare_dir: str, case_id: str) -> None:
 def sign(compare_dir: str, layer: str, reviewer: str, decision: str, checks: tuple[str, ...], comment: str) -> None:
     """Record a review sign-off in COMPARE_DIR/reviews/ (read by the gate and the bundle)."""
     from promptlab.errors import InputError
-    from promptlab.review import Review
 
     answers: dict[str, str] = {}
     for raw in checks:
@@ -135,5 +148,5 @@ def sign(compare_dir: str, layer: str, reviewer: str, decision: str, checks: tup
         if item in answers:
             raise InputError(f"--check: item '{item}' answered more than once")
         answers[item] = answer
-    path = Review.open(compare_dir).sign(layer, reviewer=reviewer, decision=decision, answers=answers, comments=comment)
+    path = _open(compare_dir).sign(layer, reviewer=reviewer, decision=decision, answers=answers, comments=comment)
     click.echo(f"signed: {path}")

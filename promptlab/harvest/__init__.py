@@ -1,5 +1,6 @@
 """Harvesting production failures into regression cases: log records, detectors, policy, scan and store."""
 
+from promptlab.harvest._charts import failure_rates_by_segment, failures_by_day, traffic_frame
 from promptlab.harvest._detectors import (
     Detector,
     ExcessiveVerbosity,
@@ -80,6 +81,8 @@ __all__ = [
     "WrongToolSequence",
     "build_detector",
     "detectors",
+    "failure_rates_by_segment",
+    "failures_by_day",
     "harvest",
     "load_policy",
     "log_record_schema",
@@ -87,4 +90,5 @@ __all__ = [
     "parse_record",
     "parse_since",
     "resolve_policy",
+    "traffic_frame",
 ]

@@ -1,7 +1,7 @@
 """Two-layer review of a comparison: checklists with evidence, widgets, and sign-off files that the gate and the
 bundle read."""
 
-from promptlab.review._checklist import (
+from promptlab.review._items import (
     CHECKLIST_ITEMS,
     LAYERS,
     Attempt,
@@ -11,10 +11,9 @@ from promptlab.review._checklist import (
     CoverageRow,
     FailingCase,
     ItemDefinition,
-    Review,
-    build_signoff,
-    parse_answer,
 )
+from promptlab.review._review import GateDecisionLike, Review
+from promptlab.review._signing import build_signoff, parse_answer
 from promptlab.review._signoff import (
     REVIEWS_DIR,
     ChecklistAnswer,
@@ -35,6 +34,7 @@ __all__ = [
     "ChecklistItem",
     "CoverageRow",
     "FailingCase",
+    "GateDecisionLike",
     "ItemDefinition",
     "LAYERS",
     "REVIEWS_DIR",

@@ -1,4 +1,4 @@
-"""The review checklists as ipywidgets: they only present `promptlab.review._checklist` and call it on Save.
+"""The review checklists as ipywidgets: they only present `promptlab.review.Review` and call it on Save.
 
 Callbacks are guarded: a mistake the reviewer can fix (`InputError`, e.g. a missing name) is shown in the status
 line; anything else is recorded in `callback_errors`, shown, and re-raised. ipywidgets itself swallows callback
@@ -16,7 +16,8 @@ from typing import Any
 
 from promptlab.compare import Comparison
 from promptlab.errors import InputError
-from promptlab.review._checklist import LAYERS, CaseDetail, Review
+from promptlab.review._items import LAYERS, CaseDetail
+from promptlab.review._review import GateDecisionLike, Review
 
 __all__ = ["ReviewPanel", "ReviewWidgets", "review_widgets"]
 
@@ -211,9 +212,11 @@ def _bundle(widget: Any, text: str) -> Any:
     return data
 
 
-def review_widgets(source: str | Path | Comparison | Review, **options: Any) -> ReviewWidgets:
-    """Open a comparison directory for review and build both layers' widgets."""
-    review = source if isinstance(source, Review) else Review.open(source)
+def review_widgets(
+    source: str | Path | Comparison | Review, *, gate: GateDecisionLike | None = None, **options: Any
+) -> ReviewWidgets:
+    """Open a comparison directory for review (with its gate decision, if given) and build both layers' widgets."""
+    review = source if isinstance(source, Review) else Review.open(source, gate=gate)
     return ReviewWidgets(review, **options)
 
 

@@ -3,6 +3,7 @@
 from promptlab.rollout._assign import BUCKETS, RequestContext, StageRule, bucket, compile_stages, match_stage
 from promptlab.rollout._canary import CanaryReport, ClockSkew, CohortStats, MetricResult, analyze_canary
 from promptlab.rollout._plan import RolloutPlan, Stage, load_plan, parse_duration
+from promptlab.rollout._replay import CanaryCheckRow, ReplayClock, cohort_chart, cohort_windows, replay_canary
 from promptlab.rollout._stats import (
     UnitSums,
     fisher_exact_greater,
@@ -14,10 +15,12 @@ from promptlab.rollout._stats import (
 
 __all__ = [
     "BUCKETS",
+    "CanaryCheckRow",
     "CanaryReport",
     "ClockSkew",
     "CohortStats",
     "MetricResult",
+    "ReplayClock",
     "RequestContext",
     "RolloutPlan",
     "Stage",
@@ -25,6 +28,8 @@ __all__ = [
     "UnitSums",
     "analyze_canary",
     "bucket",
+    "cohort_chart",
+    "cohort_windows",
     "compile_stages",
     "fisher_exact_greater",
     "load_plan",
@@ -32,6 +37,7 @@ __all__ = [
     "msprt_log_lr",
     "parse_duration",
     "proportion_test",
+    "replay_canary",
     "sequential_rate_test",
     "two_proportion_z_greater",
 ]

@@ -6,11 +6,15 @@ A run directory holds::
     artifact.json   the artifact exactly as run
     cases.jsonl     the cases exactly as run
     results.jsonl   one CaseResult per line (case x repeat), appended as each finishes
+
+The runner builds each row as a `CaseResult` while the case runs; readers get it back as a frozen `ResultRow`.
+`read_results` and `RunDir.rows()` still return plain dicts for readers not moved to `ResultRow` yet.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -27,10 +31,12 @@ from promptlab.errors import FileFormatError, InputError
 __all__ = [
     "CaseResult",
     "EvalOutcome",
+    "ResultRow",
     "ResultsWriter",
     "RunDir",
     "RunManifest",
     "load_run",
+    "read_result_rows",
     "read_results",
 ]
 
@@ -143,6 +149,75 @@ class CaseResult:
         return cls(**data)
 
 
+@dataclass(kw_only=True, frozen=True, slots=True)
+class ResultRow:
+    """One row of `results.jsonl` as read back: one case, one repeat (the fields of `CaseResult`)."""
+
+    case_id: str
+    repeat: int = 0
+    segment: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """Each call: name, arguments (as written), and the canned `result` or `error` returned to the model."""
+    finish_reason: str | None = None
+    turns: int = 0
+    latency_s: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    error: dict[str, str] | None = None
+    """`{kind, message}` when the model call failed for good."""
+    evaluations: dict[str, EvalOutcome] = field(default_factory=dict)
+    outcome: Outcome = "pass"
+
+    @property
+    def passed(self) -> bool:
+        """The row's outcome is `pass`."""
+        return self.outcome == "pass"
+
+    @property
+    def error_kind(self) -> str | None:
+        """The model-call error's kind, when the call failed for good."""
+        return self.error.get("kind", "error") if self.error else None
+
+    @property
+    def tool_failed(self) -> bool:
+        """A tool call in this row returned an error to the model."""
+        return any(c.get("error") for c in self.tool_calls)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ResultRow:
+        """Build from a parsed `results.jsonl` line (missing optional fields take their defaults)."""
+        values = dict(data)
+        values["evaluations"] = {k: EvalOutcome(**v) for k, v in (values.get("evaluations") or {}).items()}
+        for key in ("segment", "tags", "vars", "tool_calls"):
+            if values.get(key) is None:
+                values.pop(key, None)
+        return cls(**values)
+
+    def to_json(self) -> bytes:
+        """One JSON line, byte for byte what `CaseResult.to_json` writes for the same values."""
+        return orjson.dumps(self, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def read_result_rows(path: Path, *, repair: bool = False) -> list[ResultRow]:
+    """Read `results.jsonl` as typed rows (a torn last line is dropped, and with `repair` cut, as in `read_results`).
+
+    Raises:
+        FileFormatError: a row that is not an object with the fields of a result row (names its position).
+    """
+    rows = []
+    for number, data in enumerate(read_results(path, repair=repair), start=1):
+        try:
+            rows.append(ResultRow.from_json(data))
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise FileFormatError(path, f"result row {number}: not a result row ({exc})") from None
+    return rows
+
+
 def read_results(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
     """Read `results.jsonl`. A torn last line (the process was killed mid-write) is dropped, and with `repair`
     cut from the file so appends continue cleanly; a malformed line elsewhere is an error naming it."""
@@ -218,13 +293,17 @@ class RunDir:
         """The raw result rows."""
         return read_results(self.path / RESULTS)
 
+    def result_rows(self) -> list[ResultRow]:
+        """The result rows, typed."""
+        return read_result_rows(self.path / RESULTS)
+
     def frame(self) -> Any:
         """Results as a DataFrame, see `load_run`."""
-        return results_frame(self.rows())
+        return results_frame(self.result_rows())
 
 
-def results_frame(rows: list[dict[str, Any]]) -> Any:
-    """Flatten rows into a DataFrame sorted by case and repeat.
+def results_frame(rows: Sequence[ResultRow | Mapping[str, Any]]) -> Any:
+    """Flatten rows (typed, or as parsed from `results.jsonl`) into a DataFrame sorted by case and repeat.
 
     Columns: case_id, repeat, output, latency_s, input_tokens, output_tokens, cost_usd, cached, outcome, passed,
     error_kind, error_message, n_tool_calls, tool_sequence, tags, `segment.<dim>` per dimension,
@@ -234,32 +313,36 @@ def results_frame(rows: list[dict[str, Any]]) -> Any:
     import pandas as pd
 
     flat = []
-    for r in rows:
+    for item in rows:
+        r = item if isinstance(item, ResultRow) else ResultRow.from_json(item)
+        error = r.error or {}
         row: dict[str, Any] = {
-            "case_id": r["case_id"],
-            "repeat": r["repeat"],
-            "output": r["output"],
-            "finish_reason": r.get("finish_reason"),
-            "turns": r.get("turns", 0),
-            "latency_s": r["latency_s"],
-            "input_tokens": r["input_tokens"],
-            "output_tokens": r["output_tokens"],
-            "cost_usd": r["cost_usd"],
-            "cached": r["cached"],
-            "outcome": r["outcome"],
-            "passed": r["outcome"] == "pass",
-            "error_kind": (r.get("error") or {}).get("kind"),
-            "error_message": (r.get("error") or {}).get("message"),
-            "n_tool_calls": len(r.get("tool_calls") or []),
-            "tool_sequence": [c["name"] for c in r.get("tool_calls") or []],
-            "tags": list(r.get("tags") or []),
-            "vars": r.get("vars") or {},
+            "case_id": r.case_id,
+            "repeat": r.repeat,
+            "output": r.output,
+            "finish_reason": r.finish_reason,
+            "turns": r.turns,
+            "latency_s": r.latency_s,
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cost_usd": r.cost_usd,
+            "cached": r.cached,
+            "outcome": r.outcome,
+            "passed": r.passed,
+            "error_kind": error.get("kind"),
+            "error_message": error.get("message"),
+            "n_tool_calls": len(r.tool_calls),
+            "tool_sequence": [c["name"] for c in r.tool_calls],
+            "tags": list(r.tags),
+            "vars": r.vars,
         }
-        for dim, value in (r.get("segment") or {}).items():
+        for dim, value in r.segment.items():
             row[f"segment.{dim}"] = value
-        for label, ev in (r.get("evaluations") or {}).items():
-            for key in ("passed", "score", "reason", "error"):
-                row[f"eval.{label}.{key}"] = ev.get(key)
+        for label, ev in r.evaluations.items():
+            row[f"eval.{label}.passed"] = ev.passed
+            row[f"eval.{label}.score"] = ev.score
+            row[f"eval.{label}.reason"] = ev.reason
+            row[f"eval.{label}.error"] = ev.error
         flat.append(row)
     frame = pd.DataFrame(flat)
     if not frame.empty:

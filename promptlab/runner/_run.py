@@ -8,64 +8,47 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import dataclasses
 import platform
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import orjson
+from typing import Any, Unpack
 
 from promptlab._util.canonical import canonical_json, content_hash
 from promptlab._util.environment import git_commit, package_versions
-from promptlab._util.files import atomic_write
 from promptlab._util.spec import Spec
 from promptlab.artifacts import PromptArtifact
 from promptlab.datasets import Case, Suite, load_suite
-from promptlab.errors import CacheMissError, InputError, PromptlabError, ProviderError, SpecError, TemplateError
-from promptlab.evaluators import Evaluator, EvaluatorContext, build_evaluator, evaluate_all, evaluator_labels
+from promptlab.errors import InputError, PromptlabError, SpecError
+from promptlab.evaluators import Evaluator, build_evaluator, evaluator_labels
 from promptlab.providers import (
     CACHE_MODES,
     BaseProvider,
     CachedProvider,
     CacheMode,
-    ChatRequest,
-    ChatResponse,
     Provider,
     ResponseCache,
-    ToolCall,
     build_provider,
-    check_response,
 )
-from promptlab.runner._limit import AdaptiveLimit, backoff_delay
+from promptlab.runner._engine import Counts, Engine, Labelled, drive, preflight
+from promptlab.runner._limit import AdaptiveLimit
+from promptlab.runner._options import ProviderOption, RunOptions, RunOptionsArgs
 from promptlab.runner._results import (
-    ARTIFACT,
-    CASES,
     MANIFEST,
     RESULTS,
     ArtifactRef,
-    CaseResult,
-    EvalOutcome,
     ResultsWriter,
     RunDir,
     RunManifest,
-    read_results,
 )
-from promptlab.runner._tools import answer_tool_call
+from promptlab.runner._rundir import exclusive, kept_rows, now, prepare_run_dir, write_manifest
 
-__all__ = ["RunSummary", "arun", "build_request", "run"]
-
-Labelled = list[tuple[str, Evaluator]]
-ProviderOption = BaseProvider | Spec | str | dict[str, Any] | None
-
-MAX_RETRY_AFTER_S = 120.0
-"""A `Retry-After` longer than this is not waited out: the case records the error instead."""
+__all__ = ["RunSummary", "arun", "run"]
 
 
 @dataclass(kw_only=True)
@@ -129,73 +112,20 @@ class RunSummary:
         return "; ".join(parts) + f"; wall time {self.wall_s:.1f} s."
 
 
-def build_request(
-    artifact: PromptArtifact, messages: list[dict[str, Any]], *, sample: int = 0, case_id: str | None = None
-) -> ChatRequest:
-    """The request the runner sends for `messages` (as rendered by `artifact.render`, plus any tool turns).
-
-    Use it to compute cache keys (`build_request(...).cache_key()`) exactly as a run does.
-    """
-    m = artifact.model
-    return ChatRequest(
-        model=m.name,
-        messages=messages,
-        temperature=m.temperature,
-        top_p=m.top_p,
-        max_tokens=m.max_tokens,
-        seed=m.seed,
-        tools=artifact.openai_tools(),
-        response_format=artifact.response_format,
-        base_url=m.base_url,
-        sample=sample,
-        case_id=case_id,
-    )
-
-
 def run(
     artifact: PromptArtifact | str | Path,
     suite: Suite | str | Path,
     out: str | Path,
     *,
-    provider: ProviderOption = None,
-    concurrency: int = 8,
-    adaptive: bool = False,
-    timeout_s: float | None = None,
-    max_retries: int = 4,
-    repeats: int = 1,
-    cache_mode: CacheMode | None = None,
-    cache_dir: str | Path | None = None,
-    resume: bool = False,
-    baseline_run: str | Path | None = None,
-    progress: bool | None = None,
-    max_turns: int = 8,
-    backoff_s: float = 0.5,
-    max_backoff_s: float = 30.0,
+    options: RunOptions | None = None,
+    **overrides: Unpack[RunOptionsArgs],
 ) -> RunSummary:
     """Run synchronously (same arguments as `arun`).
 
     Inside a running event loop (a notebook cell) the run gets a private loop in a worker thread; interrupting
     the kernel (or Ctrl-C) stops it cleanly, keeping the rows written so far for `resume=True`.
     """
-    coro = arun(
-        artifact,
-        suite,
-        out,
-        provider=provider,
-        concurrency=concurrency,
-        adaptive=adaptive,
-        timeout_s=timeout_s,
-        max_retries=max_retries,
-        repeats=repeats,
-        cache_mode=cache_mode,
-        cache_dir=cache_dir,
-        resume=resume,
-        baseline_run=baseline_run,
-        progress=progress,
-        max_turns=max_turns,
-        backoff_s=backoff_s,
-        max_backoff_s=max_backoff_s,
-    )
+    coro = arun(artifact, suite, out, options=options, **overrides)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -244,20 +174,8 @@ async def arun(
     suite: Suite | str | Path,
     out: str | Path,
     *,
-    provider: ProviderOption = None,
-    concurrency: int = 8,
-    adaptive: bool = False,
-    timeout_s: float | None = None,
-    max_retries: int = 4,
-    repeats: int = 1,
-    cache_mode: CacheMode | None = None,
-    cache_dir: str | Path | None = None,
-    resume: bool = False,
-    baseline_run: str | Path | None = None,
-    progress: bool | None = None,
-    max_turns: int = 8,
-    backoff_s: float = 0.5,
-    max_backoff_s: float = 30.0,
+    options: RunOptions | None = None,
+    **overrides: Unpack[RunOptionsArgs],
 ) -> RunSummary:
     """Run an artifact over a suite's cases and write a run directory.
 
@@ -265,21 +183,8 @@ async def arun(
         artifact: a `PromptArtifact` or the path of its file.
         suite: a `Suite` or the path of its file.
         out: the run directory to create (or to resume).
-        provider: a provider spec (`openai`, `python:pkg.mod:function`, `{openai: {base_url: ...}}`) or a built
-            provider; default: the artifact's `model.provider`.
-        concurrency: maximum requests in flight.
-        adaptive: halve concurrency on rate limits (429) and grow it back after sustained success.
-        timeout_s: per-request timeout (default: the provider's, 60 s for `openai`, none for `python:`).
-        max_retries: retries per call after retryable errors (429, 5xx, timeouts, dropped connections).
-        repeats: how many times each case runs (to expose non-determinism).
-        cache_mode: `read-write`, `read-only` or `off`; default read-write when there is a cache directory.
-        cache_dir: response-cache directory; default: the suite's `cache`.
-        resume: continue an interrupted run in `out`, calling only for the pairs without a row.
-        baseline_run: a run directory whose outputs fill `EvaluatorContext.baseline_output`.
-        progress: show a progress bar; default: when stderr is a terminal or in a notebook.
-        max_turns: model calls per case when the model keeps calling tools.
-        backoff_s: first retry's backoff ceiling (doubles each retry, full jitter).
-        max_backoff_s: backoff ceiling.
+        options: how to run (see `RunOptions`); default: `RunOptions()`.
+        **overrides: `RunOptions` fields given as keywords (`concurrency=4`), overriding `options`.
 
     Raises:
         InputError: bad options, a directory that already holds a different run, or an evaluator/provider spec
@@ -287,17 +192,16 @@ async def arun(
         CacheMissError: read-only cache without an answer (names the case).
     """
     started = time.perf_counter()
-    _check_options(
-        concurrency=concurrency, repeats=repeats, max_retries=max_retries, timeout_s=timeout_s, max_turns=max_turns
-    )
+    opts = dataclasses.replace(options, **overrides) if options is not None else RunOptions(**overrides)
+    provider, concurrency, repeats, baseline_run = opts.provider, opts.concurrency, opts.repeats, opts.baseline_run
     art = artifact if isinstance(artifact, PromptArtifact) else PromptArtifact.from_file(artifact)
     ste = suite if isinstance(suite, Suite) else load_suite(suite)
     cases = ste.dataset.cases
     _check_variables(art, cases)
     suite_evaluators, case_evaluators, specs, evaluators_hash = _build_evaluators(ste, cases)
-    mode, cache = _cache_for(ste, cache_mode, cache_dir)
+    mode, cache = _cache_for(ste, opts.cache_mode, opts.cache_dir)
     prov = _provider_for(art, provider)
-    prov.configure(concurrency=concurrency, timeout_s=timeout_s)
+    prov.configure(concurrency=concurrency, timeout_s=opts.timeout_s)
     baseline = _baseline_outputs(baseline_run)
 
     out_dir = Path(out)
@@ -318,45 +222,45 @@ async def arun(
         package_versions=package_versions(),
         python=platform.python_version(),
         git_commit=git_commit(),
-        started_at=_now(),
+        started_at=now(),
         baseline_run=str(Path(baseline_run).resolve()) if baseline_run else None,
     )
     with contextlib.ExitStack() as held:
         existed = (out_dir / MANIFEST).exists()
         if existed:  # before repairing a torn tail: another process may still be writing here
-            held.enter_context(_exclusive(out_dir))
-        manifest, rows = _kept_rows(out_dir, manifest, resume=resume)
-        counts = _Counts.from_rows(rows)
-        done = {(r["case_id"], int(r["repeat"])) for r in rows}
+            held.enter_context(exclusive(out_dir))
+        manifest, rows = kept_rows(out_dir, manifest, resume=opts.resume)
+        counts = Counts.from_rows(rows)
+        done = {(r.case_id, r.repeat) for r in rows}
         pending = [(c, r) for c in cases for r in range(repeats) if (c.id, r) not in done]
 
         call_provider: Provider = prov if cache is None else CachedProvider(prov, cache, mode=mode)
-        engine = _Engine(
+        engine = Engine(
             artifact=art,
             provider=call_provider,
             suite_evaluators=suite_evaluators,
             case_evaluators=case_evaluators,
             baseline=baseline,
-            limit=AdaptiveLimit(concurrency) if adaptive else None,
-            max_retries=max_retries,
-            max_turns=max_turns,
-            backoff_s=backoff_s,
-            max_backoff_s=max_backoff_s,
+            limit=AdaptiveLimit(concurrency) if opts.adaptive else None,
+            max_retries=opts.max_retries,
+            max_turns=opts.max_turns,
+            backoff_s=opts.backoff_s,
+            max_backoff_s=opts.max_backoff_s,
         )
-        _preflight(prov, engine, pending, cache, mode)
+        preflight(prov, engine, pending, cache, mode)
         if existed:
-            _write_manifest(out_dir, manifest)
+            write_manifest(out_dir, manifest)
         else:
             out_dir.mkdir(parents=True, exist_ok=True)
-            held.enter_context(_exclusive(out_dir))
-            _prepare_run_dir(out_dir, manifest, art, cases)
+            held.enter_context(exclusive(out_dir))
+            prepare_run_dir(out_dir, manifest, art, cases)
         expected = len(cases) * repeats
         resumed = counts.rows
         writer = ResultsWriter(out_dir / RESULTS)
-        bar = _progress_bar(progress, total=expected, initial=resumed, desc=art.ref)
+        bar = _progress_bar(opts.progress, total=expected, initial=resumed, desc=art.ref)
         status = "interrupted"
         try:
-            await _drive(engine, pending, min(concurrency, max(1, len(pending))), writer, counts, bar)
+            await drive(engine, pending, min(concurrency, max(1, len(pending))), writer, counts, bar)
             status = "complete" if counts.rows == expected else "interrupted"
         finally:
             writer.close()
@@ -365,8 +269,8 @@ async def arun(
             await call_provider.aclose()
             if cache is not None and cache.added:
                 cache.compact()
-            finished = _now() if status == "complete" else None
-            _write_manifest(out_dir, manifest.model_copy(update={"status": status, "finished_at": finished}))
+            finished = now() if status == "complete" else None
+            write_manifest(out_dir, manifest.model_copy(update={"status": status, "finished_at": finished}))
     if status != "complete":  # pragma: no cover - would mean a row was lost
         raise PromptlabError(f"{out_dir}: {counts.rows} of {expected} rows written; rerun with --resume")
     return RunSummary(
@@ -384,21 +288,6 @@ async def arun(
 
 
 # -- preparation ---------------------------------------------------------------------------------------------
-
-
-def _check_options(
-    *, concurrency: int, repeats: int, max_retries: int, timeout_s: float | None, max_turns: int
-) -> None:
-    if concurrency < 1:
-        raise InputError(f"concurrency: expected at least 1, got {concurrency}")
-    if repeats < 1:
-        raise InputError(f"repeats: expected at least 1, got {repeats}")
-    if max_retries < 0:
-        raise InputError(f"retries: expected 0 or more, got {max_retries}")
-    if timeout_s is not None and timeout_s <= 0:
-        raise InputError(f"timeout: expected a positive number of seconds, got {timeout_s}")
-    if max_turns < 1:
-        raise InputError(f"max_turns: expected at least 1, got {max_turns}")
 
 
 def _check_variables(artifact: PromptArtifact, cases: Sequence[Case]) -> None:
@@ -473,130 +362,7 @@ def _provider_for(artifact: PromptArtifact, provider: ProviderOption) -> BasePro
 def _baseline_outputs(baseline_run: str | Path | None) -> dict[tuple[str, int], str | None]:
     if baseline_run is None:
         return {}
-    rows = RunDir.open(baseline_run).rows()
-    return {(r["case_id"], int(r["repeat"])): r.get("output") for r in rows}
-
-
-def _kept_rows(out: Path, manifest: RunManifest, *, resume: bool) -> tuple[RunManifest, list[dict[str, Any]]]:
-    """Check `out` can hold this run: new and empty, or (resume) a run of the same artifact, cases, evaluators and
-    repeats. Return the manifest to write (keeping a resumed run's id and start) and the rows already there."""
-    if not (out / MANIFEST).exists():
-        if out.exists() and not _unstarted(out):
-            raise InputError(f"{out}: exists and is not an empty directory (expected a new run directory)")
-        return manifest, []
-    if not resume:
-        raise InputError(f"{out}: already holds a run; pass --resume to continue it, or choose another --out")
-    old = RunDir.open(out).manifest
-    for label, before, now in (
-        ("artifact hash", old.artifact.hash, manifest.artifact.hash),
-        ("dataset hash", old.dataset_hash, manifest.dataset_hash),
-        ("evaluators hash", old.evaluators_hash, manifest.evaluators_hash),
-        ("repeats", str(old.repeats), str(manifest.repeats)),
-    ):
-        if before != now:
-            raise InputError(
-                f"{out}: cannot resume: the run's {label} is {before} but this run's is {now} "
-                "(resume only the same artifact, cases, evaluators and repeats; use a new --out)"
-            )
-    rows = read_results(out / RESULTS, repair=True)
-    return manifest.model_copy(update={"run_id": old.run_id, "started_at": old.started_at}), rows
-
-
-def _unstarted(out: Path) -> bool:
-    """True for an empty directory, or for what a run killed before writing `run.json` leaves behind.
-
-    The manifest is written last, and rows are appended only after it, so a directory without `run.json` that
-    holds nothing but our own files (the artifact, the cases, an empty results file, atomic-write temporaries)
-    has no result to lose and nothing of another run to mix in: it is rewritten from scratch.
-    """
-    if not out.is_dir():
-        return False
-    ours = {ARTIFACT, CASES, RESULTS}
-    temporaries = tuple(f".{name}." for name in (*ours, MANIFEST))
-    for entry in out.iterdir():
-        name = entry.name
-        if not entry.is_file() or entry.is_symlink():
-            return False
-        if name == RESULTS and entry.stat().st_size > 0:
-            return False
-        if name not in ours and not (name.startswith(temporaries) and name.endswith(".tmp")):
-            return False
-    return True
-
-
-def _prepare_run_dir(out: Path, manifest: RunManifest, artifact: PromptArtifact, cases: Sequence[Case]) -> None:
-    """Fill a new run directory (its results file already created and locked by the caller).
-
-    The manifest goes last: until it exists the directory counts as unstarted (see `_unstarted`), so a kill at
-    any point before leaves a directory the next `run` (with or without `--resume`) simply starts over in.
-    """
-    if (out / MANIFEST).exists() or not _unstarted(out):  # another process got here between our check and lock
-        raise InputError(f"{out}: exists and is not an empty directory (expected a new run directory)")
-    for entry in out.iterdir():
-        if entry.name.endswith(".tmp"):
-            entry.unlink(missing_ok=True)
-    atomic_write(out / ARTIFACT, orjson.dumps(artifact.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
-    atomic_write(out / CASES, b"".join(orjson.dumps(case.model_dump(mode="json")) + b"\n" for case in cases))
-    _write_manifest(out, manifest)
-
-
-def _preflight(
-    provider: BaseProvider,
-    engine: _Engine,
-    pending: Sequence[tuple[Case, int]],
-    cache: ResponseCache | None,
-    mode: CacheMode,
-) -> None:
-    """Fail before the first call, and before the run directory is created, when the run cannot finish.
-
-    Read-only: every first-turn request must be in the cache (the error names the first case missing). Otherwise,
-    when some first-turn request is not cached a real call is needed, so the provider must be able to make one
-    (e.g. have an API key); a fully cached read-write run needs no key.
-    """
-    if not pending:
-        return
-    missing: list[tuple[Case, int, str]] = []
-    for case, repeat in pending:
-        try:
-            request = engine.request(engine.artifact.render(case.vars, case_id=case.id), repeat, case.id)
-        except TemplateError:
-            continue  # recorded on the case when it runs
-        if cache is None:
-            provider.check_ready(request)
-            return
-        key = request.cache_key()
-        if key in cache:
-            continue
-        if mode != "read-only":
-            provider.check_ready(request)
-            return
-        missing.append((case, repeat, key))
-    if missing:
-        case, repeat, key = missing[0]
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise CacheMissError(
-            f"no cached response for case '{case.id}' (sample {repeat}, key {key[:19]}...){more} in read-only cache "
-            f"{cache.directory if cache else ''}; record it with --cache-mode read-write"
-        )
-
-
-@contextlib.contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run's results file, so two processes never write one run directory."""
-    with (out / RESULTS).open("ab") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"{out}: another promptlab run is writing to this directory right now") from None
-        yield
-
-
-def _write_manifest(out: Path, manifest: RunManifest) -> None:
-    atomic_write(out / MANIFEST, orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2) + b"\n")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return {(r.case_id, r.repeat): r.output for r in RunDir.open(baseline_run).result_rows()}
 
 
 def _progress_bar(progress: bool | None, *, total: int, initial: int, desc: str) -> Any:
@@ -612,265 +378,3 @@ def _in_notebook() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
     return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-# -- running -------------------------------------------------------------------------------------------------
-
-
-@dataclass(kw_only=True)
-class _Counts:
-    rows: int = 0
-    cached: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-    error_kinds: dict[str, int] = field(default_factory=dict)
-
-    def add(self, outcome: str, cached: bool, error_kind: str | None) -> None:
-        self.rows += 1
-        self.cached += cached
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-        if error_kind is not None:
-            self.error_kinds[error_kind] = self.error_kinds.get(error_kind, 0) + 1
-
-    @classmethod
-    def from_rows(cls, rows: list[dict[str, Any]]) -> _Counts:
-        counts = cls()
-        seen: set[tuple[str, int]] = set()
-        for r in rows:
-            pair = (r["case_id"], int(r["repeat"]))
-            if pair not in seen:
-                seen.add(pair)
-                counts.add(r["outcome"], bool(r.get("cached")), (r.get("error") or {}).get("kind"))
-        return counts
-
-
-async def _drive(
-    engine: _Engine, pending: list[tuple[Case, int]], workers: int, writer: ResultsWriter, counts: _Counts, bar: Any
-) -> None:
-    """Run `pending` on `workers` tasks; the first fatal error (bad key, cache miss) cancels the rest."""
-    work = iter(pending)
-
-    async def worker() -> None:
-        for case, repeat in work:
-            row = await engine.case(case, repeat)
-            writer.write(row)
-            counts.add(row.outcome, row.cached, row.error["kind"] if row.error else None)
-            if bar is not None:
-                bar.update(1)
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(workers):
-                group.create_task(worker())
-    except BaseExceptionGroup as group_error:
-        raise _first(group_error) from None
-
-
-def _first(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The exception to surface from a failed task group: a user-fixable error first."""
-    leaves: list[BaseException] = []
-
-    def walk(exc: BaseException) -> None:
-        if isinstance(exc, BaseExceptionGroup):
-            for inner in exc.exceptions:
-                walk(inner)
-        else:
-            leaves.append(exc)
-
-    walk(group)
-    for exc in leaves:
-        if isinstance(exc, PromptlabError):
-            return exc
-    return leaves[0]
-
-
-class _Engine:
-    """Runs one (case, repeat): the tool loop, retries, evaluators; returns the row."""
-
-    def __init__(
-        self,
-        *,
-        artifact: PromptArtifact,
-        provider: Provider,
-        suite_evaluators: Labelled,
-        case_evaluators: dict[str, Labelled],
-        baseline: dict[tuple[str, int], str | None],
-        limit: AdaptiveLimit | None,
-        max_retries: int,
-        max_turns: int,
-        backoff_s: float,
-        max_backoff_s: float,
-    ) -> None:
-        self.artifact = artifact
-        self.model = artifact.model
-        self.tools = artifact.openai_tools()
-        self.provider = provider
-        self.suite_evaluators = suite_evaluators
-        self.case_evaluators = case_evaluators
-        self.baseline = baseline
-        self.limit = limit
-        self.max_retries = max_retries
-        self.max_turns = max_turns
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.calls = 0
-        self.retries = 0
-
-    def request(self, messages: list[dict[str, Any]], repeat: int, case_id: str) -> ChatRequest:
-        m = self.model
-        return ChatRequest(
-            model=m.name,
-            messages=messages,
-            temperature=m.temperature,
-            top_p=m.top_p,
-            max_tokens=m.max_tokens,
-            seed=m.seed,
-            tools=self.tools,
-            response_format=self.artifact.response_format,
-            base_url=m.base_url,
-            sample=repeat,
-            case_id=case_id,
-        )
-
-    async def call(self, request: ChatRequest) -> ChatResponse:
-        """One model call with retries; raises `ProviderError` once retries are spent or the error is final."""
-        attempt = 0
-        while True:
-            started = await self.limit.acquire() if self.limit is not None else 0.0
-            self.calls += 1
-            try:
-                response = await self.provider.complete(request)
-            except ProviderError as exc:
-                if self.limit is not None:
-                    await self.limit.release(ok=False, rate_limited=exc.kind == "rate_limited", started_at=started)
-                if isinstance(exc, CacheMissError) or not exc.retryable or attempt >= self.max_retries:
-                    raise
-                if exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S:
-                    raise
-                delay = backoff_delay(
-                    attempt, base_s=self.backoff_s, max_s=self.max_backoff_s, retry_after=exc.retry_after
-                )
-                attempt += 1
-                self.retries += 1
-                await asyncio.sleep(delay)
-                continue
-            except PromptlabError:
-                if self.limit is not None:
-                    await self.limit.release(ok=False)
-                raise
-            except Exception as exc:  # noqa: BLE001 - a custom provider's bug is recorded on the case
-                if self.limit is not None:
-                    await self.limit.release(ok=False)
-                raise ProviderError(f"{type(exc).__name__}: {exc}", kind="provider_exception") from None
-            if self.limit is not None:
-                await self.limit.release(ok=True)
-            return check_response(response)
-
-    async def case(self, case: Case, repeat: int) -> CaseResult:
-        row = CaseResult(case_id=case.id, repeat=repeat, segment=case.segment, tags=case.tags, vars=case.vars)
-        try:
-            messages = self.artifact.render(case.vars, case_id=case.id)
-        except TemplateError as exc:
-            row.error = {"kind": "template_error", "message": str(exc)}
-            row.outcome = "error"
-            return row
-        calls: list[ToolCall] = []
-        outputs: list[Any] = []
-        latency = 0.0
-        cached = True
-        text: str | None = None
-        while True:
-            request = self.request(messages, repeat, case.id)
-            try:
-                response = await self.call(request)
-            except CacheMissError:
-                raise
-            except ProviderError as exc:
-                row.error = {"kind": exc.kind, "message": str(exc)}
-                break
-            row.turns += 1
-            latency += response.latency_s
-            cached = cached and response.cached
-            row.input_tokens += response.usage.input_tokens
-            row.output_tokens += response.usage.output_tokens
-            row.cost_usd += self.model.cost(response.usage.input_tokens, response.usage.output_tokens)
-            row.finish_reason = response.finish_reason
-            text = response.text
-            if not response.tool_calls:
-                break
-            if row.turns >= self.max_turns:
-                for call in response.tool_calls:
-                    calls.append(call)
-                    outputs.append(None)
-                    row.tool_calls.append(
-                        {
-                            "id": call.id,
-                            "name": call.name,
-                            "arguments": call.arguments,
-                            "turn": row.turns,
-                            "result": None,
-                            "error": "not run: turn limit reached",
-                        }
-                    )
-                row.error = {
-                    "kind": "max_turns",
-                    "message": f"the model was still calling tools after {self.max_turns} turns",
-                }
-                break
-            assistant: dict[str, Any] = {
-                "role": "assistant",
-                "content": response.text,
-                "tool_calls": [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                    for c in response.tool_calls
-                ],
-            }
-            turn_messages = [assistant]
-            for call in response.tool_calls:
-                answer = answer_tool_call(case, call)
-                calls.append(call)
-                outputs.append(answer.output if answer.error is None else answer.error)
-                row.tool_calls.append(
-                    {
-                        "id": call.id,
-                        "name": call.name,
-                        "arguments": call.arguments,
-                        "turn": row.turns,
-                        "result": answer.output,
-                        "error": answer.error,
-                    }
-                )
-                turn_messages.append({"role": "tool", "tool_call_id": call.id, "content": answer.content})
-            messages = [*messages, *turn_messages]
-        row.latency_s = latency if row.turns else None
-        row.cached = cached and row.turns > 0
-        if row.error is not None:
-            row.outcome = "error"
-            return row
-        row.output = text
-        labelled = self.case_evaluators.get(case.id, self.suite_evaluators)
-        if not labelled:
-            return row
-        baseline = self.baseline.get((case.id, repeat), self.baseline.get((case.id, 0)))
-        ctx = EvaluatorContext(
-            case=case,
-            artifact=self.artifact,
-            output=text,
-            tool_calls=calls,
-            tool_outputs=outputs,
-            latency_s=row.latency_s,
-            input_tokens=row.input_tokens,
-            output_tokens=row.output_tokens,
-            cost_usd=row.cost_usd,
-            cached=row.cached,
-            baseline_output=baseline,
-        )
-        failed = errored = False
-        for label, (result, error) in (await evaluate_all(labelled, ctx)).items():
-            if result is None:
-                errored = True
-                row.evaluations[label] = EvalOutcome(error=error)
-                continue
-            failed = failed or result.passed is False
-            row.evaluations[label] = EvalOutcome(passed=result.passed, score=result.score, reason=result.reason)
-        row.outcome = "evaluator_error" if errored else "fail" if failed else "pass"
-        return row

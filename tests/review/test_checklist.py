@@ -4,10 +4,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from promptlab.cli import cli
 from promptlab.compare import load_comparison
 from promptlab.errors import InputError
-from promptlab.gate import evaluate_gate
+from promptlab.gate import evaluate_gate, load_gate
 from promptlab.review import (
     CHECKLIST_ITEMS,
     ChecklistAnswer,
@@ -107,9 +109,26 @@ def test_hard_negative_coverage_counts_every_category(planted: Path) -> None:
     assert strict["adversarial"].covered and not strict["ambiguous"].covered
 
 
-def test_gate_policy_sets_the_coverage_threshold(tmp_path: Path) -> None:
+def test_the_given_gate_decision_sets_the_coverage_threshold(tmp_path: Path) -> None:
     gated = planted_comparison(tmp_path, n=30, gate=True)  # the test policy asks for 3 cases per category
-    assert Review.open(gated).min_cases == 3
+    assert Review.open(gated, gate=load_gate(gated)).min_cases == 3
+    assert Review.open(gated).min_cases == 5  # review never reads gate.json itself: the caller passes the decision
+
+
+def test_review_show_uses_the_gate_policy_threshold(tmp_path: Path) -> None:
+    gated = planted_comparison(tmp_path, n=30, gate=True)
+    result = CliRunner().invoke(cli, ["review", "show", str(gated)])
+    assert result.exit_code == 0, result.output
+    assert "hard-negative coverage (covered: at least 3 cases)" in result.output
+
+
+def test_review_imports_nothing_from_the_gate() -> None:
+    import promptlab.review as review_pkg
+
+    package = Path(review_pkg.__file__).parent
+    for module in sorted(package.glob("*.py")):
+        text = module.read_text()
+        assert "from promptlab.gate" not in text and "import promptlab.gate" not in text, module.name
 
 
 def test_failing_cases_put_regressions_first_in_severity_order(planted: Path) -> None:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from promptlab.errors import FileFormatError
-from promptlab.runner import CaseResult
+from promptlab.runner import CaseResult, EvalOutcome, ResultRow, read_result_rows
 from promptlab.runner._results import read_results, results_frame
 
 
@@ -50,3 +50,26 @@ def test_varies_flags_cases_whose_outcome_changes_across_repeats() -> None:
 def test_no_varies_column_without_repeats() -> None:
     frame = results_frame([orjson.loads(CaseResult(case_id="a").to_json())])
     assert "varies" not in frame
+
+
+def test_a_result_row_reads_back_typed_and_writes_the_same_line() -> None:
+    written = CaseResult(
+        case_id="a",
+        repeat=1,
+        segment={"intent": "refund"},
+        tool_calls=[{"name": "lookup", "arguments": "{}", "error": "timeout"}],
+        error={"kind": "timeout", "message": "slow"},
+        evaluations={"contains": EvalOutcome(passed=False, reason="no apple")},
+        outcome="error",
+    )
+    row = ResultRow.from_json(orjson.loads(written.to_json()))
+    assert (row.case_id, row.repeat, row.error_kind, row.tool_failed, row.passed) == ("a", 1, "timeout", True, False)
+    assert row.evaluations["contains"].reason == "no apple"
+    assert row.to_json() == written.to_json()
+
+
+def test_a_row_with_an_unknown_field_is_a_format_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    path.write_bytes(CaseResult(case_id="a").to_json() + b'{"case_id": "b", "colour": "red"}\n')
+    with pytest.raises(FileFormatError, match=r"result row 2: not a result row .*colour"):
+        read_result_rows(path)
