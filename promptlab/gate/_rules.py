@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from promptlab._util.spec import Pluggable, Registry
-from promptlab.compare import Comparison, GroupPower, GroupResult, MetricDelta
+from promptlab.compare import Comparison, GroupPower, GroupResult, MetricDelta, describe_identity_change
 from promptlab.compare._compare import group_power
 from promptlab.compare._format import pct, pts, pval, signed_pct, usd
 from promptlab.compare._paired import paired_interval, paired_method, paired_p_drop
@@ -679,6 +679,7 @@ class RequiredReviews(GateRule):
 
     def check(self, ctx: GateContext) -> RuleOutcome:
         current_hash = ctx.comparison.hash
+        current_parts = ctx.comparison.identity_parts()
         lines, missing, rejected = [], [], []
         data: dict[str, Any] = {}
         for layer in self.layers:
@@ -688,6 +689,11 @@ class RequiredReviews(GateRule):
             approvers = [s.reviewer for s in current if s.decision == "approve"]
             objectors = [s.reviewer for s in current if s.decision == "request_changes"]
             stale_text = f"; {len(stale)} sign-off(s) of another comparison ignored" if stale else ""
+            changed = {
+                describe_identity_change(s.comparison_parts, current_parts) for s in stale if s.comparison_parts
+            }
+            if changed:
+                stale_text += f" (changed since: {'; '.join(sorted(changed))})"
             if objectors:
                 rejected.append(layer)
                 lines.append(f"{layer}: changes requested by {', '.join(objectors)}{stale_text}")

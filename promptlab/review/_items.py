@@ -195,6 +195,7 @@ class Checklist:
     layer: Layer
     comparison_hash: str
     items: list[ChecklistItem]
+    comparison_parts: dict[str, str] = field(default_factory=dict)
     coverage: list[CoverageRow]
     notes: list[str] = field(default_factory=list)
 

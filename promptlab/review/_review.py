@@ -134,6 +134,7 @@ class Review:
         return Checklist(
             layer=layer,  # type: ignore[arg-type]
             comparison_hash=self.hash,
+            comparison_parts=self.comparison.identity_parts(),
             items=items,
             coverage=coverage,
             notes=list(self.notes),

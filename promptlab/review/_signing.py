@@ -101,6 +101,7 @@ def build_signoff(
         comments=comments.strip(),
         signed_at=(now or datetime.now(UTC)).replace(microsecond=0),
         comparison_hash=checklist.comparison_hash,
+        comparison_parts=dict(checklist.comparison_parts),
     )
 
 

@@ -76,6 +76,9 @@ class ReviewSignoff(StrictModel):
     """When the reviewer signed (ISO 8601 with a timezone)."""
     comparison_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
     """Hash of the comparison reviewed (`Comparison.hash`)."""
+    comparison_parts: dict[str, str] = Field(default_factory=dict)
+    """Digests of the reviewed comparison's parts (artifacts, cases, evaluators, results, settings), so a sign-off
+    that no longer matches can say what changed since it was given."""
 
     @field_validator("reviewer")
     @classmethod

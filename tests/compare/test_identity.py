@@ -70,3 +70,24 @@ def test_a_sign_off_still_counts_after_the_comparison_is_rerun(tmp_path: Path) -
     policy.write_text(POLICY)
     decision = evaluate_gate(rerun_dir, policy, now=datetime(2024, 6, 2, 10, 0, tzinfo=UTC))
     assert decision.decision == "pass"
+
+
+def test_a_stale_sign_off_says_what_changed_since_it_was_given(tmp_path: Path) -> None:
+    from promptlab.review import Review
+
+    first_dir = tmp_path / "a" / "cmp"
+    compare(*_runs(tmp_path / "a"), out=first_dir, n_boot=200, n_permutations=200)
+    review = Review.open(first_dir)
+    checklist = review.checklist("technical")
+    answers = {item.id: "yes" for item in checklist.items}
+    signoff = review.signoff("technical", reviewer="Ana", decision="approve", answers=answers)
+    assert signoff.comparison_parts
+    other_dir = tmp_path / "b" / "cmp"
+    compare(*_runs(tmp_path / "b", candidate_seed=7), out=other_dir, n_boot=200, n_permutations=200)
+    save_signoff(other_dir, signoff)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    decision = evaluate_gate(other_dir, policy, now=datetime(2024, 6, 2, 10, 0, tzinfo=UTC))
+    assert decision.decision == "block"
+    evidence = " ".join(line for rule in decision.rules for line in rule.evidence)
+    assert "changed since: candidate results" in evidence
