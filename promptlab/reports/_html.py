@@ -1,6 +1,6 @@
 """The standalone HTML report of a comparison: decision first, then the evidence, with interactive charts.
 
-The page embeds plotly.js once (the partial bundle vendored in `_plotly.py`) and loads nothing from the network. The same
+The page embeds plotly.js once (the partial bundle of `_plotly.py`) and loads nothing from the network. The same
 inputs give byte-identical output: element ids derive from section names and case ids, and the only timestamps
 are those in the inputs (gate decision, review sign-offs), so the report can be signed inside a bundle.
 """

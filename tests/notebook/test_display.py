@@ -8,6 +8,7 @@ import pytest
 def test_show_embeds_plotly_js_once_then_sends_figure_and_html_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
     import plotly.graph_objects as go
+
     from promptlab.notebook import _display, show
     from promptlab.reports._plotly import plotly_js
 

@@ -46,5 +46,5 @@ def test_every_report_chart_uses_a_trace_type_the_bundle_draws(reviewed_comparis
 def test_a_trace_type_outside_the_bundle_is_refused() -> None:
     import plotly.graph_objects as go
 
-    with pytest.raises(ValueError, match="'heatmap' is not in the vendored plotly.js bundle"):
+    with pytest.raises(ValueError, match=r"'heatmap' is not in the vendored plotly\.js bundle"):
         check_trace_types([go.Figure(go.Heatmap(z=[[1, 2], [3, 4]]))])
