@@ -138,7 +138,7 @@ def bench_resolve(calls: int) -> None:
     print(f"{'':34s} {'p50 us':>8s} {'p99 us':>8s} {'p99/floor':>10s}")
     for name, values in rows:
         p50, p99 = pct(values, 0.5), pct(values, 0.99)
-        print(f"{name:34s} {p50:8.2f} {p99:8.2f} {p99 / floor99:9.1f}x")
+        print(f"{name:34s} {p50:8.2f} {p99:8.2f} {p99 / floor99:9.2f}x")
     worst = max(pct(v, 0.99) for _, v in rows[1:])
     print(
         f"worst resolve p99 {worst:.2f} us: {'MEETS' if worst <= 10 else 'MISSES'} the 10 us target "
