@@ -3,7 +3,10 @@
     .venv/bin/python benchmarks/bench_registry.py [--calls 200000] [--rounds 20] [--readers 8]
 
 1. `resolve` in-process with a warm cache, timed call by call (p50/p99), next to a floor measured the same way in
-   the same run: a bare dict lookup. Target: p99 <= 10 us.
+   the same run: a plain SQLite primary-key point query through `sqlite3` on a temporary file (what a hand-written
+   lookup of a label in a database would cost). A dict lookup timed call by call is below the timer's resolution
+   (its p99 is timer noise), so it is printed only for reference, timed in batches of 1,000 calls and divided.
+   Target: p99 <= 10 us.
 2. Rollback propagation: 8 reader processes serve through `Registry(watch=True)`; the writer moves a label and each
    reader reports when it first resolves the new version. Printed per backend (SQLite change-counter poll,
    PostgreSQL LISTEN/NOTIFY) with the writer's own commit time as the floor. Target: p99 <= 1 s.
@@ -66,6 +69,36 @@ def timed(fn: Any, args: list[Any], calls: int) -> list[float]:
     return out
 
 
+def batched(fn: Any, args: list[Any], calls: int, batch: int = 1_000) -> list[float]:
+    """Per-call wall times in microseconds, each the mean of a batch of `batch` calls (above timer resolution)."""
+    clock = time.perf_counter_ns
+    n = len(args)
+    out = []
+    for start in range(0, calls, batch):
+        chunk = [args[(start + j) % n] for j in range(batch)]
+        t0 = clock()
+        for a in chunk:
+            fn(a)
+        out.append((clock() - t0) / 1000 / batch)
+    return out
+
+
+def sqlite_point_query(path: str, keys: list[str]) -> Any:
+    """A function running `SELECT version FROM labels WHERE key = ?` on a fresh SQLite file of len(keys) rows."""
+    import sqlite3
+
+    conn = sqlite3.connect(path, check_same_thread=False)
+    conn.execute("CREATE TABLE labels (key TEXT PRIMARY KEY, version TEXT NOT NULL)")
+    conn.executemany("INSERT INTO labels VALUES (?, ?)", [(k, "v2") for k in keys])
+    conn.commit()
+    execute = conn.execute
+
+    def query(key: str) -> Any:
+        return execute("SELECT version FROM labels WHERE key = ?", (key,)).fetchone()
+
+    return query
+
+
 def bench_resolve(calls: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/r.db"
@@ -92,8 +125,10 @@ def bench_resolve(calls: int) -> None:
             resolve = reg.resolve
             for ctx in contexts + conversations:  # warm: compiled routes, pinned conversations
                 resolve("triage", ctx)
+            point_query = sqlite_point_query(f"{tmp}/floor.db", keys)
+            dict_batched = batched(table.__getitem__, keys, calls)
             rows = [
-                ("floor: dict lookup", timed(table.__getitem__, keys, calls)),
+                ("floor: SQLite point query", timed(point_query, keys, calls)),
                 ("resolve, no context", timed(lambda _: resolve("triage"), keys, calls)),
                 ("resolve, rollout at 10% (hash)", timed(lambda c: resolve("triage", c), contexts, calls)),
                 ("resolve, pinned conversation", timed(lambda c: resolve("triage", c), conversations, calls)),
@@ -103,11 +138,15 @@ def bench_resolve(calls: int) -> None:
     print(f"{'':34s} {'p50 us':>8s} {'p99 us':>8s} {'p99/floor':>10s}")
     for name, values in rows:
         p50, p99 = pct(values, 0.5), pct(values, 0.99)
-        print(f"{name:34s} {p50:8.2f} {p99:8.2f} {p99 / floor99:9.1f}x")
+        print(f"{name:34s} {p50:8.2f} {p99:8.2f} {p99 / floor99:9.2f}x")
     worst = max(pct(v, 0.99) for _, v in rows[1:])
     print(
         f"worst resolve p99 {worst:.2f} us: {'MEETS' if worst <= 10 else 'MISSES'} the 10 us target "
-        f"(floor p50 {floor50:.2f} us)"
+        f"(floor: sqlite3 `SELECT ... WHERE key = ?` on a primary key, same process; p50 {floor50:.2f} us)"
+    )
+    print(
+        f"reference: dict lookup timed in batches of 1,000: p50 {pct(dict_batched, 0.5):.3f} us, "
+        f"p99 {pct(dict_batched, 0.99):.3f} us per lookup (call-by-call timing of it is timer noise)"
     )
 
 

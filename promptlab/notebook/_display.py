@@ -14,16 +14,16 @@ _state = {"plotlyjs_shown": False}
 def show(fig: Any, *, div_id: str | None = None) -> None:
     """Display a plotly figure as plotly's own MIME type (interactive in JupyterLab) plus an HTML fallback.
 
-    The HTML fallback is what an exported notebook shows; plotly.js is embedded once per kernel (never from a CDN,
-    never MathJax), so the export works offline.
+    The HTML fallback is what an exported notebook shows; plotly.js is embedded once per kernel (the same partial
+    bundle as the report, never from a CDN, never MathJax), so the export works offline and stays small.
     """
     import plotly.io as pio
     from IPython.display import display
 
     if not _state["plotlyjs_shown"]:
-        from plotly.offline import get_plotlyjs
+        from promptlab.reports._plotly import plotly_js
 
-        display({"text/html": f"<script>{get_plotlyjs()}</script>"}, raw=True)  # type: ignore[no-untyped-call]
+        display({"text/html": f"<script>{plotly_js()}</script>"}, raw=True)  # type: ignore[no-untyped-call]
         _state["plotlyjs_shown"] = True
     fig_dict = fig.to_dict() if hasattr(fig, "to_dict") else dict(fig)
     html = pio.to_html(

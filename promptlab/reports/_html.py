@@ -1,6 +1,6 @@
 """The standalone HTML report of a comparison: decision first, then the evidence, with interactive charts.
 
-The page embeds plotly.js once (from the installed plotly package) and loads nothing from the network. The same
+The page embeds plotly.js once (the partial bundle of `_plotly.py`) and loads nothing from the network. The same
 inputs give byte-identical output: element ids derive from section names and case ids, and the only timestamps
 are those in the inputs (gate decision, review sign-offs), so the report can be signed inside a bundle.
 """
@@ -18,6 +18,7 @@ from promptlab.compare import Comparison
 from promptlab.compare._format import pct, pts, pval, signed_pct
 from promptlab.reports._charts import charts
 from promptlab.reports._inputs import ReportInputs, gather
+from promptlab.reports._plotly import check_trace_types, plotly_js
 
 __all__ = ["REPORT_FILE", "render_html", "write_html"]
 
@@ -36,7 +37,9 @@ def render_html(source: str | Path | Comparison | ReportInputs, *, top: int = TO
     from markupsafe import Markup
 
     # Chart markup and plotly.js come from plotly itself (its JSON escapes `<`); everything else is escaped.
-    chart_html = {key: Markup(_chart_div(key, fig)) for key, fig in charts(cmp).items()}
+    figures = charts(cmp)
+    check_trace_types(figures.values())
+    chart_html = {key: Markup(_chart_div(key, fig)) for key, fig in figures.items()}
     behaviour_order = {"undeclared_change": 0, "declared_change": 1, "no_change": 2, "descriptive": 3}
     context: dict[str, Any] = {
         "title": f"{cmp.candidate.artifact.ref} vs {cmp.baseline.artifact.ref}",
@@ -53,7 +56,7 @@ def render_html(source: str | Path | Comparison | ReportInputs, *, top: int = TO
         "stability": [("baseline", cmp.stability.baseline), ("candidate", cmp.stability.candidate)],
         "baseline_ref": cmp.baseline.artifact.ref,
         "candidate_ref": cmp.candidate.artifact.ref,
-        "plotly_js": Markup(_plotly_js()),
+        "plotly_js": Markup(plotly_js()),
     }
     return str(_environment().get_template("report.html").render(context))
 
@@ -88,13 +91,6 @@ def _chart_div(key: str, fig: Any) -> str:
         validate=True,
     )
     return f'<div class="chart" data-chart="{key}">{html}</div>'
-
-
-@cache
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
 
 
 @cache

@@ -8,9 +8,9 @@ import pytest
 def test_show_embeds_plotly_js_once_then_sends_figure_and_html_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     import IPython.display
     import plotly.graph_objects as go
-    from plotly.offline import get_plotlyjs
 
     from promptlab.notebook import _display, show
+    from promptlab.reports._plotly import plotly_js
 
     shown: list[dict[str, Any]] = []
 
@@ -29,7 +29,8 @@ def test_show_embeds_plotly_js_once_then_sends_figure_and_html_fallback(monkeypa
         ["application/vnd.plotly.v1+json", "text/html"],
         ["application/vnd.plotly.v1+json", "text/html"],
     ]
-    assert shown[0]["text/html"] == f"<script>{get_plotlyjs()}</script>"
+    # The same partial bundle as the report, not the full plotly.js of the plotly package.
+    assert shown[0]["text/html"] == f"<script>{plotly_js()}</script>"
     assert 'id="first"' in shown[1]["text/html"] and 'id="second"' in shown[2]["text/html"]
     for d in shown[1:]:
         assert "cdn.plot.ly" not in d["text/html"] and "mathjax" not in d["text/html"].lower()

@@ -123,3 +123,24 @@ def test_bad_parameter_value_fails_with_the_cell_and_the_reason(tmp_path: Path) 
     assert "cell 5 (`runs = nb.run_versions(`) raised FileFormatError:" in str(exc.value)
     assert f"{tmp_path / 'missing.yaml'}: file not found" in str(exc.value)
     assert (tmp_path / "nb" / "compare.ipynb").is_file()
+
+
+def test_report_notebook_and_export_each_carry_the_partial_plotly_bundle_once_and_never_the_full_one(
+    one_repeat: tuple[NotebookRun, Path],
+) -> None:
+    from plotly.offline import get_plotlyjs
+
+    from promptlab.reports._plotly import plotly_js
+
+    run, out = one_repeat
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "report.html").stat().st_size <= 1_500_000  # the full plotly.js alone is 4.8 MB
+    assert report.count(plotly_js()) == 1
+    assert run.html is not None
+    executed = nbformat.read(run.output, as_version=4)
+    outputs = "".join(
+        str(o.get("data", {}).get("text/html", "")) for c in executed.cells for o in c.get("outputs", [])
+    )
+    for name, text in (("compare.ipynb", outputs), ("compare.html", run.html.read_text(encoding="utf-8"))):
+        assert text.count(plotly_js()) == 1, name
+        assert get_plotlyjs() not in text and "* plotly.js v" not in text, name  # the full bundle's banner

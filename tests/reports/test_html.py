@@ -165,11 +165,21 @@ def test_report_is_offline_plotly_inline_once_and_no_remote_urls(reviewed_compar
     html = render_html(reviewed_comparison)
     from plotly.offline import get_plotlyjs
 
-    assert html.count(get_plotlyjs()) == 1
-    ours = html.replace(get_plotlyjs(), "")  # plotly.js itself mentions URLs in strings it never loads here
+    from promptlab.reports._plotly import plotly_js
+
+    assert html.count(plotly_js()) == 1
+    assert get_plotlyjs() not in html  # the partial bundle, not the full plotly.js
+    ours = html.replace(plotly_js(), "")  # plotly.js itself mentions URLs in strings it never loads here
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", ours)
     assert "cdn.plot.ly" not in ours
     assert "mathjax" not in ours.lower()
+
+
+def test_report_of_the_example_comparison_is_at_most_one_and_a_half_megabytes(
+    reviewed_comparison: Path, tmp_path: Path
+) -> None:
+    path = write_html(reviewed_comparison, tmp_path / "report.html")
+    assert path.stat().st_size <= 1_500_000
 
 
 def test_ungated_comparison_says_not_gated(comparison_copy: Path) -> None:
