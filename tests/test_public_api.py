@@ -37,3 +37,10 @@ def test_every_error_class_derives_from_promptlab_error() -> None:
 
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), promptlab.PromptlabError)
+
+
+def test_every_public_name_has_a_lazy_source_module() -> None:
+    lazy = promptlab._LAZY
+    assert sorted(lazy) == [name for name in promptlab.__all__ if name != "__version__"]
+    for name, module in lazy.items():
+        assert getattr(importlib.import_module(module), name) is getattr(promptlab, name), name

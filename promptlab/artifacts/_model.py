@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
-import jsonschema
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from promptlab._util.canonical import content_hash
 from promptlab._util.files import load_model, validate_data
+from promptlab._util.jsonschema import jsonschema
 from promptlab._util.models import StrictModel
 from promptlab.errors import TemplateError
 

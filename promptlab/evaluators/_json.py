@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
-import jsonschema
 import orjson
 from pydantic import Field
 
 from promptlab._util.canonical import canonical_json
+from promptlab._util.jsonschema import jsonschema
 from promptlab.errors import SpecError
 from promptlab.evaluators._base import EvaluationResult, Evaluator, EvaluatorContext, evaluators, json_error
 from promptlab.evaluators._common import MISSING, clip, clip_output, lookup, same_value, shorten
