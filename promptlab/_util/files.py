@@ -12,21 +12,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from promptlab.errors import FileFormatError
+from promptlab.errors import MultiFileFormatError as MultiFileFormatError  # re-exported for existing importers
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class MultiFileFormatError(FileFormatError):
-    """Several problems in one file: one line each."""
-
-    def __init__(self, path: object, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        field, first = problems[0]
-        super().__init__(path, first, field=field)
-        self.args = ("\n".join(f"{path}: {f}: {m}" if f else f"{path}: {m}" for f, m in problems),)
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def read_structured(path: Path) -> Any:

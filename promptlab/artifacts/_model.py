@@ -11,7 +11,6 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from promptlab._util.canonical import content_hash
 from promptlab._util.files import load_model, validate_data
-from promptlab._util.jsonschema import jsonschema
 from promptlab._util.models import StrictModel
 from promptlab.errors import TemplateError
 
@@ -266,6 +265,9 @@ def load_artifact(path: str | Path) -> PromptArtifact:
 
 
 def _check_schema(schema: dict[str, Any]) -> None:
+    # jsonschema loads on first use: it costs ~80 ms, and most commands check no schema.
+    from promptlab._util.jsonschema import jsonschema
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:

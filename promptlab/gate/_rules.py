@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from promptlab._util.spec import Pluggable, Registry
+from promptlab._util.spec import Pluggable, SpecRegistry
 from promptlab.compare import Comparison, GroupResult, MetricDelta
 from promptlab.compare._format import pct, pts, pval, signed_pct, usd
 from promptlab.datasets import HARD_NEGATIVE_TAGS
@@ -71,7 +71,7 @@ class GateRule(Pluggable, ABC):
         """Judge the comparison."""
 
 
-gate_rules: Registry[GateRule] = Registry("gate rule")
+gate_rules: SpecRegistry[GateRule] = SpecRegistry("gate rule")
 """The gate rule registry."""
 
 

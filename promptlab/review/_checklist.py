@@ -314,7 +314,7 @@ def build_signoff(
     return ReviewSignoff(
         layer=checklist.layer,
         reviewer=name,
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         checklist=parsed,
         comments=comments.strip(),
         signed_at=(now or datetime.now(UTC)).replace(microsecond=0),
@@ -410,11 +410,11 @@ class Review:
             "failure_handling": self._failures,
         }
         items = []
-        for definition in CHECKLIST_ITEMS[layer]:  # type: ignore[index]
+        for definition in CHECKLIST_ITEMS[layer]:
             evidence, attention = builders[definition.id]()
             items.append(ChecklistItem(definition=definition, evidence=evidence, attention=attention))
         return Checklist(
-            layer=layer,  # type: ignore[arg-type]
+            layer=layer,
             comparison_hash=self.hash,
             items=items,
             coverage=self.coverage(),
