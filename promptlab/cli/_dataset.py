@@ -27,7 +27,13 @@ def dataset() -> None:
 @click.argument("path", type=click.Path())
 @suite_option
 def validate(path: str, suite: bool) -> None:
-    """Validate every case; duplicate ids and empty sets are errors."""
+    """Validate every case; duplicate ids and empty sets are errors.
+
+    Example:
+
+    \b
+        promptlab dataset validate examples/support-triage/suite.yaml --suite
+    """
     ds = _load(path, suite)
     click.echo(f"{path}: ok ({len(ds)} cases, {ds.content_hash[:19]})")
 
@@ -36,7 +42,13 @@ def validate(path: str, suite: bool) -> None:
 @click.argument("path", type=click.Path())
 @suite_option
 def hash_(path: str, suite: bool) -> None:
-    """Print the dataset's content hash."""
+    """Print the dataset's content hash.
+
+    Example:
+
+    \b
+        promptlab dataset hash examples/support-triage/suite.yaml --suite
+    """
     click.echo(_load(path, suite).content_hash)
 
 
@@ -45,7 +57,13 @@ def hash_(path: str, suite: bool) -> None:
 @suite_option
 @json_option
 def stats(path: str, suite: bool, as_json: bool) -> None:
-    """Count cases per segment value and per hard-negative category."""
+    """Count cases per segment value and per hard-negative category.
+
+    Example:
+
+    \b
+        promptlab dataset stats examples/support-triage/cases/refund.jsonl
+    """
     ds = _load(path, suite)
     segments: dict[str, Counter[str]] = {}
     for case in ds:

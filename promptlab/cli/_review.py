@@ -19,7 +19,13 @@ def review() -> None:
 @click.option("--layer", type=_LAYER, default=None, help="Only this layer (default: both).")
 @json_option
 def show(compare_dir: str, layer: str | None, as_json: bool) -> None:
-    """Print the checklist items with their evidence, and the hard-negative coverage."""
+    """Print the checklist items with their evidence, and the hard-negative coverage.
+
+    Example:
+
+    \b
+        promptlab review show out/cmp --layer product
+    """
     from promptlab.review import LAYERS, Review
 
     r = Review.open(compare_dir)
@@ -77,7 +83,13 @@ def show(compare_dir: str, layer: str | None, as_json: bool) -> None:
 @click.argument("compare_dir", type=click.Path(file_okay=False))
 @click.option("--category", default=None, help="Only cases with this tag, e.g. hard-negative:adversarial.")
 def cases(compare_dir: str, category: str | None) -> None:
-    """List the cases failing under the candidate (regressions first)."""
+    """List the cases failing under the candidate (regressions first).
+
+    Example:
+
+    \b
+        promptlab review cases out/cmp --category hard-negative:adversarial
+    """
     from promptlab.review import Review
 
     for c in Review.open(compare_dir).failing_cases(category=category):
@@ -88,7 +100,13 @@ def cases(compare_dir: str, category: str | None) -> None:
 @click.argument("compare_dir", type=click.Path(file_okay=False))
 @click.argument("case_id")
 def case(compare_dir: str, case_id: str) -> None:
-    """Show one case under both versions: every repeat's outcome, failed evaluators, tool calls and output."""
+    """Show one case under both versions: every repeat's outcome, failed evaluators, tool calls and output.
+
+    Example:
+
+    \b
+        promptlab review case out/cmp st-refund-001
+    """
     from promptlab.review import Review
 
     detail = Review.open(compare_dir).case(case_id)
@@ -122,7 +140,13 @@ def case(compare_dir: str, case_id: str) -> None:
 )
 @click.option("--comment", default="", help="Comments (required with request_changes).")
 def sign(compare_dir: str, layer: str, reviewer: str, decision: str, checks: tuple[str, ...], comment: str) -> None:
-    """Record a review sign-off in COMPARE_DIR/reviews/ (read by the gate and the bundle)."""
+    """Record a review sign-off in COMPARE_DIR/reviews/ (read by the gate and the bundle).
+
+    Example:
+
+    \b
+        promptlab review sign out/cmp --layer product --reviewer Ana --decision approve
+    """
     from promptlab.errors import InputError
     from promptlab.review import Review
 
