@@ -83,7 +83,7 @@ def render(file: str, vars_json: str) -> None:
 
     \b
         promptlab artifact render examples/support-triage/v1.yaml \\
-            --vars '{"tenant_name": "Ac", "customer_name": "Ana", "locale": "en-US", "country": "DE", "message": "Hi"}'
+            --vars '{"tenant_name": "Acme", "customer_name": "Ana", "locale": "de", "country": "DE", "message": "Hi"}'
     """
     try:
         variables = json.loads(vars_json)
