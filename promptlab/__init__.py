@@ -4,47 +4,66 @@ The steps of a release, in order: `PromptArtifact` (versioned prompt) -> `run` o
 evaluators -> `compare` candidate with baseline -> `evaluate_gate` with a policy -> `Review` sign-offs ->
 `export_bundle` / `verify_bundle` (signed evidence) -> `Registry` (rollout, canary, rollback) -> `harvest.harvest`
 production failures into regression cases.
+
+Every public name loads on first use (PEP 562), so `import promptlab`, `import promptlab.errors` and every CLI
+command load only the parts they use; the `TYPE_CHECKING` block lets type checkers and IDEs see the names.
 """
 
+from __future__ import annotations
+
 import importlib
-import sys as _sys
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
-if "jsonschema" not in _sys.modules and "rfc3987_syntax" not in _sys.modules:
-    # jsonschema imports rfc3987_syntax (when Jupyter's extras installed it) only for the `iri` format checks,
-    # and that import builds a grammar for ~1 s: every CLI call would pay it. We never check `iri` formats.
-    _sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
-    try:
-        import jsonschema  # noqa: F401
-    finally:
-        del _sys.modules["rfc3987_syntax"]
-
-from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
-from promptlab.compare import Comparison, compare, load_comparison
-from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
-from promptlab.errors import PromptlabError
-from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
-from promptlab.gate import GateDecision, evaluate_gate, load_policy
-from promptlab.harvest import HarvestReport
-from promptlab.runner import RunSummary, arun, load_run, run
-
 if TYPE_CHECKING:
+    from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
     from promptlab.bundles import VerifiedBundle, export_bundle, verify_bundle
+    from promptlab.compare import Comparison, compare, load_comparison
+    from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
+    from promptlab.errors import PromptlabError
+    from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
+    from promptlab.gate import GateDecision, evaluate_gate, load_policy
+    from promptlab.harvest import HarvestReport
     from promptlab.registry import Registry
     from promptlab.reports import render_html, render_markdown
     from promptlab.review import Review
+    from promptlab.runner import RunSummary, arun, load_run, run
 
 __version__ = "0.1.0"
 
-# Heavier parts (SQLAlchemy, ipywidgets, plotly) load on first use, so `import promptlab` and every CLI
-# call stay quick.
-_LAZY = {
+# public name -> module that defines it; kept in step with the TYPE_CHECKING block (tests/test_public_api.py).
+_LAZY: dict[str, str] = {
+    "ArtifactDiff": "promptlab.artifacts",
+    "Case": "promptlab.datasets",
+    "Comparison": "promptlab.compare",
+    "Dataset": "promptlab.datasets",
+    "EvaluationResult": "promptlab.evaluators",
+    "Evaluator": "promptlab.evaluators",
+    "EvaluatorContext": "promptlab.evaluators",
+    "GateDecision": "promptlab.gate",
+    "HarvestReport": "promptlab.harvest",
+    "PromptArtifact": "promptlab.artifacts",
+    "PromptlabError": "promptlab.errors",
     "Registry": "promptlab.registry",
     "Review": "promptlab.review",
+    "RunSummary": "promptlab.runner",
+    "Suite": "promptlab.datasets",
     "VerifiedBundle": "promptlab.bundles",
+    "arun": "promptlab.runner",
+    "compare": "promptlab.compare",
+    "diff_artifacts": "promptlab.artifacts",
+    "evaluate_gate": "promptlab.gate",
     "export_bundle": "promptlab.bundles",
+    "load_artifact": "promptlab.artifacts",
+    "load_comparison": "promptlab.compare",
+    "load_dataset": "promptlab.datasets",
+    "load_policy": "promptlab.gate",
+    "load_run": "promptlab.runner",
+    "load_suite": "promptlab.datasets",
     "render_html": "promptlab.reports",
     "render_markdown": "promptlab.reports",
+    "run": "promptlab.runner",
     "verify_bundle": "promptlab.bundles",
 }
 
@@ -56,6 +75,23 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Keeps `promptlab.compare` the function when the `compare` subpackage is imported (the import system
+    binds each submodule on its parent, which would shadow the lazily loaded function)."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "compare" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -1,45 +1,60 @@
-"""The promptlab exception tree.
+"""The promptlab exception and warning tree.
 
 Every error a user can fix is a `PromptlabError`; the CLI prints it as one line and exits 2
-(or the code the subclass declares), never with a traceback.
+(or the code the subclass declares), never with a traceback. Every warning promptlab issues is a `PromptlabWarning`.
 
     PromptlabError
     ├── InputError                 bad input a user can fix (files, flags, options)
     │   ├── FileFormatError        a file failed to parse or validate (names file and field)
+    │   │   └── MultiFileFormatError  several problems in one file, one line each
     │   ├── TemplateError          a prompt template failed to render (missing variable ...)
     │   ├── SpecError              unknown or badly configured evaluator/provider/rule/detector
     │   ├── ComparabilityError     two runs cannot be compared as asked
-    │   └── NotifyError            a notification target spec is wrong (deliveries themselves only warn)
+    │   ├── NotifyError            a notification target spec is wrong (deliveries themselves only warn)
+    │   └── RecordError            a production log line is not a valid record (names the field)
     ├── ProviderError              a model provider failed (recorded per case, not raised by runs)
     │   └── CacheMissError         read-only response cache has no entry for a request
     ├── RunErrorRateError          too many of a run's cases could not be evaluated (exit 4)
     ├── VerificationError          a signed bundle failed verification
     ├── RegistryError              the runtime registry refused an operation
     │   ├── RegistryUnavailableError  the registry store cannot be reached
-    │   │   └── RegistryLockedError   another writer held the store's write lock past the deadline
+    │   │   ├── RegistryLockedError   another writer held the store's write lock past the deadline
+    │   │   └── StoreAbsentError      the store does not exist (no SQLite file, or no registry schema)
     │   └── ConcurrentChangeError  another writer changed a rollout between a decision and its write
     └── NotebookError              a notebook run failed or got bad parameters
+        ├── CellExecutionError     a notebook cell raised; the executed notebook was still written (exit 4)
         └── GateNotPassedError     a notebook asked to fail unless the gate passes saw it not pass
+
+    PromptlabWarning (UserWarning)
+    └── ForcedPromotionWarning     a promotion went ahead without verified evidence because it was forced
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "CacheMissError",
+    "CellExecutionError",
     "ComparabilityError",
     "ConcurrentChangeError",
     "FileFormatError",
+    "ForcedPromotionWarning",
     "GateNotPassedError",
     "InputError",
+    "MultiFileFormatError",
     "NotebookError",
     "NotifyError",
     "PromptlabError",
+    "PromptlabWarning",
     "ProviderError",
+    "RecordError",
     "RegistryError",
     "RegistryLockedError",
     "RegistryUnavailableError",
     "RunErrorRateError",
     "SpecError",
+    "StoreAbsentError",
     "TemplateError",
     "VerificationError",
 ]
@@ -76,6 +91,24 @@ class FileFormatError(InputError):
         self.shown_path = shown if len(shown) <= 240 else f"{shown[:120]}...{shown[-100:]} ({len(self.path)} chars)"
         where = f"{self.shown_path}: {field}: " if field else f"{self.shown_path}: "
         super().__init__(one_line(where + message))
+
+
+class MultiFileFormatError(FileFormatError):
+    """Several problems in one file: one line each."""
+
+    def __init__(self, path: object, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        field, first = problems[0]
+        super().__init__(path, first, field=field)
+        shown = self.shown_path
+        self.args = (
+            "\n".join(
+                f"{shown}: {one_line(f)}: {one_line(m)}" if f else f"{shown}: {one_line(m)}" for f, m in problems
+            ),
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class TemplateError(InputError):
@@ -136,6 +169,10 @@ class ConcurrentChangeError(RegistryError):
     """Another writer changed a rollout between the decision (a canary check, an advance) and its write."""
 
 
+class StoreAbsentError(RegistryUnavailableError):
+    """The store does not exist (no SQLite file, or no registry schema in it): an outage to a reader."""
+
+
 class RegistryLockedError(RegistryUnavailableError):
     """Another writer held the store's write lock past the deadline; nothing was applied (exit 75, EX_TEMPFAIL)."""
 
@@ -146,10 +183,31 @@ class NotebookError(PromptlabError):
     """A notebook run failed or was given bad parameters."""
 
 
+class CellExecutionError(NotebookError):
+    """A cell of the notebook raised; the executed notebook (with the error shown) was still written.
+
+    Exit code 4, kept apart from the gate's codes (0 pass, 1 block, 3 needs approval) so CI can tell a broken
+    notebook from a blocked release.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, cell_index: int, ename: str, evalue: str, output_path: Path | None) -> None:
+        super().__init__(message)
+        self.cell_index = cell_index
+        self.ename = ename
+        self.evalue = evalue
+        self.output_path = output_path
+
+
 class GateNotPassedError(NotebookError):
     """The gate did not pass in a notebook run with `fail_unless_pass`, so a bare papermill run exits non-zero."""
 
     exit_code = 1
+
+
+class RecordError(InputError):
+    """A log line is not a valid record; the message is one line naming the field and what was expected."""
 
 
 class NotifyError(InputError):
@@ -161,3 +219,11 @@ class RunErrorRateError(PromptlabError):
     answers); its directory is complete and kept. The CLI exits 4, apart from bad input (2)."""
 
     exit_code = 4
+
+
+class PromptlabWarning(UserWarning):
+    """Base class of every warning promptlab issues."""
+
+
+class ForcedPromotionWarning(PromptlabWarning):
+    """A promotion went ahead without verified evidence because it was forced (it is audited as such)."""

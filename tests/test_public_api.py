@@ -32,8 +32,31 @@ def test_each_subpackage_declares_a_sorted_all_of_real_names(package: str) -> No
         assert hasattr(module, name), f"{package}.{name}"
 
 
-def test_every_error_class_derives_from_promptlab_error() -> None:
+def test_every_error_class_derives_from_promptlab_error_and_every_warning_from_promptlab_warning() -> None:
     from promptlab import errors
 
     for name in errors.__all__:
-        assert issubclass(getattr(errors, name), promptlab.PromptlabError)
+        cls = getattr(errors, name)
+        base = errors.PromptlabWarning if issubclass(cls, Warning) else errors.PromptlabError
+        assert issubclass(cls, base), name
+        assert name in errors.__doc__, f"{name} is missing from the tree in errors.py's docstring"
+
+
+def test_no_exception_or_warning_class_is_defined_outside_errors_py() -> None:
+    # Private control-flow exceptions (a leading underscore) may live next to the code that raises them.
+    import inspect
+
+    for info in pkgutil.walk_packages(promptlab.__path__, "promptlab."):
+        if info.name in ("promptlab.errors", "promptlab.__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == info.name:
+                assert name.startswith("_"), f"{info.name}.{name} belongs in promptlab/errors.py"
+
+
+def test_every_public_name_has_a_lazy_source_module() -> None:
+    lazy = promptlab._LAZY
+    assert sorted(lazy) == [name for name in promptlab.__all__ if name != "__version__"]
+    for name, module in lazy.items():
+        assert getattr(importlib.import_module(module), name) is getattr(promptlab, name), name

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from promptlab.errors import FileFormatError, InputError
+from promptlab.errors import MultiFileFormatError as MultiFileFormatError  # re-exported for existing importers
 from promptlab.errors import one_line as _one_line
 
 M = TypeVar("M", bound=BaseModel)
@@ -32,24 +33,6 @@ MAX_NODES = 2_000_000
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
-
-
-class MultiFileFormatError(FileFormatError):
-    """Several problems in one file: one line each."""
-
-    def __init__(self, path: object, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        field, first = problems[0]
-        super().__init__(path, first, field=field)
-        shown = self.shown_path
-        self.args = (
-            "\n".join(
-                f"{shown}: {_one_line(f)}: {_one_line(m)}" if f else f"{shown}: {_one_line(m)}" for f, m in problems
-            ),
-        )
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_
 
 from promptlab.errors import SpecError
 
-__all__ = ["Pluggable", "Registry", "Spec"]
+__all__ = ["Pluggable", "SpecRegistry", "Spec"]
 
 
 class Spec(BaseModel):
@@ -96,7 +96,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class Registry(Generic[P]):
+class SpecRegistry(Generic[P]):
     """Name -> part class, with argument checking that names the part and the argument."""
 
     def __init__(self, kind: str) -> None:

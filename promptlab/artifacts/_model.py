@@ -10,7 +10,6 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jinja2
 import jinja2.sandbox
-import jsonschema
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from promptlab._util.canonical import content_hash
@@ -313,6 +312,9 @@ def _line(exc: BaseException) -> str:
 
 
 def _check_schema(schema: dict[str, Any]) -> None:
+    # jsonschema loads on first use: it costs ~80 ms, and most commands check no schema.
+    from promptlab._util.jsonschema import jsonschema
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:

@@ -20,7 +20,13 @@ def artifact() -> None:
 @artifact.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def validate(files: tuple[str, ...]) -> None:
-    """Validate artifact files strictly; print one line per problem."""
+    """Validate artifact files strictly; print one line per problem.
+
+    Example:
+
+    \b
+        promptlab artifact validate examples/support-triage/v1.yaml examples/support-triage/v2.yaml
+    """
     failed = False
     for path in files:
         try:
@@ -38,7 +44,13 @@ def validate(files: tuple[str, ...]) -> None:
 @artifact.command("hash")
 @click.argument("file", type=click.Path(dir_okay=False))
 def hash_(file: str) -> None:
-    """Print the artifact's content hash."""
+    """Print the artifact's content hash.
+
+    Example:
+
+    \b
+        promptlab artifact hash examples/support-triage/v2.yaml
+    """
     click.echo(PromptArtifact.from_file(file).content_hash)
 
 
@@ -47,7 +59,13 @@ def hash_(file: str) -> None:
 @click.argument("new", type=click.Path(dir_okay=False))
 @json_option
 def diff(old: str, new: str, as_json: bool) -> None:
-    """Show what changed between two artifacts, grouped by area."""
+    """Show what changed between two artifacts, grouped by area.
+
+    Example:
+
+    \b
+        promptlab artifact diff examples/support-triage/v1.yaml examples/support-triage/v2.yaml
+    """
     d = diff_artifacts(PromptArtifact.from_file(old), PromptArtifact.from_file(new))
     if as_json:
         echo_json(d.to_dict())
@@ -59,7 +77,14 @@ def diff(old: str, new: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--vars", "vars_json", required=True, help="Template variables as a JSON object.")
 def render(file: str, vars_json: str) -> None:
-    """Render the artifact's messages with the given variables."""
+    """Render the artifact's messages with the given variables.
+
+    Example:
+
+    \b
+        promptlab artifact render examples/support-triage/v1.yaml \\
+            --vars '{"tenant_name": "Acme", "customer_name": "Ana", "locale": "de", "country": "DE", "message": "Hi"}'
+    """
     try:
         variables = json.loads(vars_json)
     except json.JSONDecodeError as exc:

@@ -62,7 +62,13 @@ def keys() -> None:
 def generate(
     prefix: str | None, name: str | None, force: bool, passphrase_env: str | None, passphrase_stdin: bool
 ) -> None:
-    """Generate a key pair; the private key is encrypted when a passphrase is given."""
+    """Generate a key pair; the private key is encrypted when a passphrase is given.
+
+    Example:
+
+    \b
+        promptlab keys generate --out release
+    """
     passphrase = _passphrase(passphrase_env, passphrase_stdin)
     pair = generate_keys(prefix or name or "signing", passphrase=passphrase, name=name, overwrite=force)
     click.echo(pair.key_id)
@@ -75,7 +81,13 @@ def generate(
 @click.argument("file", type=click.Path(dir_okay=False))
 @_passphrase_options
 def key_id_(file: str, passphrase_env: str | None, passphrase_stdin: bool) -> None:
-    """Print the key id of a public (.pub) or private (.key) key file."""
+    """Print the key id of a public (.pub) or private (.key) key file.
+
+    Example:
+
+    \b
+        promptlab keys id release.pub
+    """
     text = Path(file).read_bytes() if Path(file).is_file() else b""
     if b"PRIVATE KEY-----" in text:
         private = load_private_key(file, passphrase=_passphrase(passphrase_env, passphrase_stdin))
@@ -95,7 +107,13 @@ def bundle() -> None:
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
 @_passphrase_options
 def export(compare_dir: str, key_path: str, out: str, passphrase_env: str | None, passphrase_stdin: bool) -> None:
-    """Pack a comparison directory, its runs and decision into a signed bundle."""
+    """Pack a comparison directory, its runs and decision into a signed bundle.
+
+    Example:
+
+    \b
+        promptlab bundle export out/cmp --key release.key -o v2-evidence.tar.gz
+    """
     key = load_private_key(key_path, passphrase=_passphrase(passphrase_env, passphrase_stdin))
     result = export_bundle(compare_dir, out, key=key)
     click.echo(f"wrote {result.path}: {len(result.files)} files, decision {result.decision}, signed by {result.key_id}")
@@ -121,7 +139,13 @@ def sign(
     passphrase_env: str | None,
     passphrase_stdin: bool,
 ) -> None:
-    """Add a signature (e.g. a reviewer's) to a bundle without changing what it says."""
+    """Add a signature (e.g. a reviewer's) to a bundle without changing what it says.
+
+    Example:
+
+    \b
+        promptlab bundle sign v2-evidence.tar.gz --key second.key --trusted-key release.pub
+    """
     key = load_private_key(key_path, passphrase=_passphrase(passphrase_env, passphrase_stdin))
     result = sign_bundle(file, key=key, out=out, trusted_keys=list(trusted) or None)
     if result.added:
@@ -171,7 +195,13 @@ def verify(
     max_total_bytes: int | None,
     as_json: bool,
 ) -> None:
-    """Verify a bundle against trusted keys: exit 0 if valid, 1 with the reason if not."""
+    """Verify a bundle against trusted keys: exit 0 if valid, 1 with the reason if not.
+
+    Example:
+
+    \b
+        promptlab bundle verify v2-evidence.tar.gz --trusted-key release.pub
+    """
     limits = _limits(max_members, max_member_bytes, max_total_bytes)
     try:
         result = verify_bundle(file, trusted_keys=list(trusted), require_all=require_all, limits=limits)
@@ -204,7 +234,13 @@ def verify(
 @click.argument("file", type=click.Path(dir_okay=False))
 @json_option
 def show(file: str, as_json: bool) -> None:
-    """Print a bundle's contents and what it claims, without checking signatures."""
+    """Print a bundle's contents and what it claims, without checking signatures.
+
+    Example:
+
+    \b
+        promptlab bundle show v2-evidence.tar.gz
+    """
     try:
         contents = inspect_bundle(file)
     except VerificationError as exc:

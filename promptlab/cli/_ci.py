@@ -72,6 +72,12 @@ def ci(
     Appends the summary to $GITHUB_STEP_SUMMARY when it is set, notifies the --notify webhooks (a failed webhook
     only warns), prints the decision and the rules that decided it, and exits with the gate's code: 0 pass,
     1 block, 3 needs approval (2 for bad input).
+
+    Example:
+
+    \b
+        promptlab ci --baseline examples/support-triage/v1.yaml --candidate examples/support-triage/v2.yaml \\
+            --suite examples/support-triage/suite.yaml --policy examples/support-triage/gate-policy.yaml --out out/ci
     """
     from promptlab.errors import InputError
     from promptlab.notebook import append_step_summary, release_check

@@ -58,7 +58,13 @@ def compare(
     seed: int,
     as_json: bool,
 ) -> None:
-    """Compare a candidate run with a baseline run over the same cases; write DIR/comparison.json and tables."""
+    """Compare a candidate run with a baseline run over the same cases; write DIR/comparison.json and tables.
+
+    Example:
+
+    \b
+        promptlab compare --baseline out/run-v1 --candidate out/run-v2 -o out/cmp
+    """
     result = run_compare(
         baseline,
         candidate,

@@ -28,7 +28,13 @@ def dataset() -> None:
 @click.argument("path", type=click.Path())
 @suite_option
 def validate(path: str, suite: bool) -> None:
-    """Validate every case; duplicate ids and empty sets are errors."""
+    """Validate every case; duplicate ids and empty sets are errors.
+
+    Example:
+
+    \b
+        promptlab dataset validate examples/support-triage/suite.yaml --suite
+    """
     ds = _load(path, suite)
     click.echo(f"{path}: ok ({len(ds)} cases, {ds.content_hash[:19]})")
 
@@ -37,7 +43,13 @@ def validate(path: str, suite: bool) -> None:
 @click.argument("path", type=click.Path())
 @suite_option
 def hash_(path: str, suite: bool) -> None:
-    """Print the dataset's content hash."""
+    """Print the dataset's content hash.
+
+    Example:
+
+    \b
+        promptlab dataset hash examples/support-triage/suite.yaml --suite
+    """
     click.echo(_load(path, suite).content_hash)
 
 
@@ -56,7 +68,13 @@ def stats(
     discordance: float | None,
     as_json: bool,
 ) -> None:
-    """Count cases per segment value and per hard-negative category, and what each group can detect."""
+    """Count cases per segment value and per hard-negative category, and what each group can detect.
+
+    Example:
+
+    \b
+        promptlab dataset stats suite.yaml --suite --policy gate-policy.yaml
+    """
     from promptlab.gate import load_policy
     from promptlab.gate._plan import plan_groups
 

@@ -22,7 +22,13 @@ from promptlab.gate import GATE_FILE, evaluate_gate
 )
 @json_option
 def gate(compare_dir: str, policy: str, approvals: tuple[str, ...], as_json: bool) -> None:
-    """Apply a gate policy to a comparison; exit 0 pass, 1 block, 3 needs approval."""
+    """Apply a gate policy to a comparison; exit 0 pass, 1 block, 3 needs approval.
+
+    Example:
+
+    \b
+        promptlab gate out/cmp --policy examples/support-triage/gate-policy.yaml
+    """
     decision = evaluate_gate(compare_dir, policy, approvals=approvals)
     if as_json:
         echo_json(decision.to_dict())

@@ -55,6 +55,12 @@ def harvest(
     Exit codes: 0 harvested; 2 bad input (policy, paths, or no valid record at all: every line malformed or every
     file unreadable); 3 harvested, but an input file could not be read (corrupt Parquet, another schema) or the
     malformed lines exceed --max-malformed-rate.
+
+    Example:
+
+    \b
+        promptlab harvest examples/support-triage/production/logs \\
+            --policy examples/support-triage/production/harvest-policy.yaml --out regression_cases --dry-run
     """
     from promptlab.harvest import harvest as run_harvest
 

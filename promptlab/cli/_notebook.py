@@ -55,6 +55,11 @@ def run(
     When the notebook records a gate decision (results.json in its out_dir), prints the decision and the rules that
     decided it and exits with the gate's code: 0 pass, 1 block, 3 needs approval. Exits 2 for an unknown or missing
     parameter and 4 when a cell fails (the executed notebook is still written).
+
+    Example:
+
+    \b
+        promptlab notebook run compare -p repeats=1 -p out_dir=out/nb --html
     """
     from promptlab.notebook import run_notebook
 
@@ -104,7 +109,13 @@ def _decision_lines(out: Path, results: dict[str, object]) -> list[str]:
 @click.argument("name")
 @json_option
 def params(name: str, as_json: bool) -> None:
-    """List the parameters notebook NAME declares, with types and defaults."""
+    """List the parameters notebook NAME declares, with types and defaults.
+
+    Example:
+
+    \b
+        promptlab notebook params compare
+    """
     from promptlab.notebook import read_parameters, resolve_notebook
 
     declared = read_parameters(resolve_notebook(name))

@@ -68,7 +68,13 @@ def plan(
     discordance: float | None,
     as_json: bool,
 ) -> None:
-    """Before anything runs: the smallest drop each group can detect, and how many cases the policy needs."""
+    """Before anything runs: the smallest drop each group can detect, and how many cases the policy needs.
+
+    Example:
+
+    \b
+        promptlab plan --suite examples/support-triage/suite.yaml --policy examples/support-triage/gate-policy.yaml
+    """
     from promptlab.gate import load_policy
     from promptlab.gate._plan import plan_groups
 

@@ -116,7 +116,13 @@ def registry() -> None:
 @registry_options
 def publish(files: tuple[str, ...], reason: str, lock_timeout: float | None, url: str | None, actor: str) -> None:
     """Publish artifact files (immutable: the same version with other content is refused); the first publish
-    creates the store."""
+    creates the store.
+
+    Example:
+
+    \b
+        promptlab registry publish examples/support-triage/v1.yaml examples/support-triage/v2.yaml
+    """
     artifacts = [PromptArtifact.from_file(f) for f in files]  # validate every file before publishing any
     with open_registry(url, lock_timeout=lock_timeout) as reg:
         for a in artifacts:
@@ -145,7 +151,14 @@ def label_(
     url: str | None,
     actor: str,
 ) -> None:
-    """Point a label at a version; protected labels (production) need a verified evidence bundle."""
+    """Point a label at a version; protected labels (production) need a verified evidence bundle.
+
+    Example:
+
+    \b
+        promptlab registry label support-triage v1 --reason baseline --bundle v1-evidence.tar.gz \\
+            --trusted-key release.pub
+    """
     with open_registry(url, lock_timeout=lock_timeout) as reg:
         entry = forced(
             lambda: reg.label(
@@ -187,7 +200,13 @@ def resolve(
     as_json: bool,
     url: str | None,
 ) -> None:
-    """Show which version a request with this context gets, and why."""
+    """Show which version a request with this context gets, and why.
+
+    Example:
+
+    \b
+        promptlab registry resolve support-triage --user u-42 --intent refund --geo DE
+    """
     attributes: dict[str, str] = {}
     for a in attrs:
         key, sep, value = a.partition("=")
@@ -228,7 +247,13 @@ def resolve(
 @json_option
 @click.option("--url", envvar="PROMPTLAB_REGISTRY_URL", default=None, help="Registry store URL.")
 def history(name: str, label_: str | None, limit: int | None, as_json: bool, url: str | None) -> None:
-    """The audit log of a prompt, oldest first."""
+    """The audit log of a prompt, oldest first.
+
+    Example:
+
+    \b
+        promptlab registry history support-triage --label production
+    """
     with open_registry(url) as reg:
         entries = reg.history(name, label=label_, limit=limit)
     if as_json:

@@ -25,6 +25,11 @@ def report(compare_dir: str, out: str | None, markdown: str | None, top: int) ->
     """Render the standalone HTML report and the Markdown summary of a comparison.
 
     The report works offline (plotly.js inline, no network) and identical inputs give identical bytes.
+
+    Example:
+
+    \b
+        promptlab report out/cmp -o out/cmp/report.html
     """
     from promptlab.reports import gather, render_markdown, write_html, write_markdown
 

@@ -37,7 +37,13 @@ def review() -> None:
 @click.option("--layer", type=_LAYER, default=None, help="Only this layer (default: both).")
 @json_option
 def show(compare_dir: str, layer: str | None, as_json: bool) -> None:
-    """Print the checklist items with their evidence, and the hard-negative coverage."""
+    """Print the checklist items with their evidence, and the hard-negative coverage.
+
+    Example:
+
+    \b
+        promptlab review show out/cmp --layer product
+    """
     from promptlab.review import LAYERS
 
     r = _open(compare_dir)
@@ -95,7 +101,13 @@ def show(compare_dir: str, layer: str | None, as_json: bool) -> None:
 @click.argument("compare_dir", type=click.Path(file_okay=False))
 @click.option("--category", default=None, help="Only cases with this tag, e.g. hard-negative:adversarial.")
 def cases(compare_dir: str, category: str | None) -> None:
-    """List the cases failing under the candidate (regressions first)."""
+    """List the cases failing under the candidate (regressions first).
+
+    Example:
+
+    \b
+        promptlab review cases out/cmp --category hard-negative:adversarial
+    """
     for c in _open(compare_dir).failing_cases(category=category):
         click.echo(c.label() + (f": {c.reason}" if c.reason else ""))
 
@@ -104,7 +116,13 @@ def cases(compare_dir: str, category: str | None) -> None:
 @click.argument("compare_dir", type=click.Path(file_okay=False))
 @click.argument("case_id")
 def case(compare_dir: str, case_id: str) -> None:
-    """Show one case under both versions: every repeat's outcome, failed evaluators, tool calls and output."""
+    """Show one case under both versions: every repeat's outcome, failed evaluators, tool calls and output.
+
+    Example:
+
+    \b
+        promptlab review case out/cmp st-refund-001
+    """
     detail = _open(compare_dir).case(case_id)
     seg = ", ".join(f"{k}={v}" for k, v in detail.segment.items())
     click.echo(f"{detail.case_id}  {seg}" + (f"  tags: {', '.join(detail.tags)}" if detail.tags else ""))
@@ -136,7 +154,14 @@ def case(compare_dir: str, case_id: str) -> None:
 )
 @click.option("--comment", default="", help="Comments (required with request_changes).")
 def sign(compare_dir: str, layer: str, reviewer: str, decision: str, checks: tuple[str, ...], comment: str) -> None:
-    """Record a review sign-off in COMPARE_DIR/reviews/ (read by the gate and the bundle)."""
+    """Record a review sign-off in COMPARE_DIR/reviews/ (read by the gate and the bundle).
+
+    Example:
+
+    \b
+        promptlab review sign out/cmp --layer product --reviewer Ana --decision approve \
+            --check tone=yes --check policy_alignment=yes --check user_value=yes
+    """
     from promptlab.errors import InputError
 
     answers: dict[str, str] = {}

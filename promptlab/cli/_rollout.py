@@ -105,7 +105,14 @@ def start(
     url: str | None,
     actor: str,
 ) -> None:
-    """Start a rollout at its first stage."""
+    """Start a rollout at its first stage.
+
+    Example:
+
+    \b
+        promptlab rollout start support-triage --candidate v2 --plan examples/support-triage/rollout/plan.yaml \\
+            --policy examples/support-triage/gate-policy.yaml --reason "v2: better order status answers"
+    """
     plan_path = Path(plan_file)
     plan = load_plan(plan_path)
     criteria = _criteria(plan_path, policy, plan.policy_path(plan_path))
@@ -133,7 +140,13 @@ def start(
 @json_option
 @click.option("--url", envvar="PROMPTLAB_REGISTRY_URL", default=None, help="Registry store URL.")
 def status(name: str, label_: str, as_json: bool, url: str | None) -> None:
-    """Show the rollout, its stage, and a dry-run canary analysis of the stage."""
+    """Show the rollout, its stage, and a dry-run canary analysis of the stage.
+
+    Example:
+
+    \b
+        promptlab rollout status support-triage
+    """
     with open_registry(url) as reg:
         ro = reg.rollout(name, label=label_)
         if ro is None:
@@ -163,7 +176,13 @@ def advance(
     url: str | None,
     actor: str,
 ) -> None:
-    """Move to the next stage (the last stage completes the rollout)."""
+    """Move to the next stage (the last stage completes the rollout).
+
+    Example:
+
+    \b
+        promptlab rollout advance support-triage --reason "stage healthy"
+    """
     with open_registry(url) as reg:
         ro = forced(
             lambda: reg.advance_rollout(
@@ -180,7 +199,13 @@ def advance(
 @click.option("--in-place", is_flag=True, help="Keep the candidate cohort on the candidate; only stop advancing.")
 @registry_options
 def freeze(name: str, label_: str, reason: str, in_place: bool, url: str | None, actor: str) -> None:
-    """Freeze the rollout and route its traffic back to the baseline."""
+    """Freeze the rollout and route its traffic back to the baseline.
+
+    Example:
+
+    \b
+        promptlab rollout freeze support-triage --reason "investigating escalations"
+    """
     with open_registry(url) as reg:
         ro = reg.freeze_rollout(name, label=label_, actor=actor, reason=reason, route_back=not in_place)
     click.echo(_describe(ro))
@@ -192,7 +217,13 @@ def freeze(name: str, label_: str, reason: str, in_place: bool, url: str | None,
 @reason_option
 @registry_options
 def resume(name: str, label_: str, reason: str, url: str | None, actor: str) -> None:
-    """Unfreeze the rollout at its current stage (its canary window starts afresh)."""
+    """Unfreeze the rollout at its current stage (its canary window starts afresh).
+
+    Example:
+
+    \b
+        promptlab rollout resume support-triage --reason "fixed upstream"
+    """
     with open_registry(url) as reg:
         ro = reg.resume_rollout(name, label=label_, actor=actor, reason=reason)
     click.echo(_describe(ro))
@@ -204,7 +235,13 @@ def resume(name: str, label_: str, reason: str, url: str | None, actor: str) -> 
 @reason_option
 @registry_options
 def abort(name: str, label_: str, reason: str, url: str | None, actor: str) -> None:
-    """Abort the rollout; the baseline serves everyone."""
+    """Abort the rollout; the baseline serves everyone.
+
+    Example:
+
+    \b
+        promptlab rollout abort support-triage --reason "wrong candidate"
+    """
     with open_registry(url) as reg:
         ro = reg.abort_rollout(name, label=label_, actor=actor, reason=reason)
     click.echo(_describe(ro))
@@ -224,6 +261,11 @@ def rollback(
 
     Exits 0 when applied, 2 when refused, 1 when the store is unreachable or broken, 75 when another writer held
     the write lock past --lock-timeout (nothing applied).
+
+    Example:
+
+    \b
+        promptlab rollback support-triage --reason "escalations up"
     """
     with open_registry(url, lock_timeout=lock_timeout) as reg:
         entry = reg.rollback(name, to=to, label=label_, actor=actor, reason=reason)
@@ -243,7 +285,13 @@ def canary() -> None:
 @registry_options
 def check(name: str, label_: str, dry_run: bool, as_json: bool, url: str | None, actor: str) -> None:
     """Analyse the current stage: freeze on a breach (exit 1), advance when healthy and ready (exit 0), hold
-    when inconclusive (exit 3); exit 5 when the store could not be read or written (nothing decided)."""
+    when inconclusive (exit 3); exit 5 when the store could not be read or written (nothing decided).
+
+    Example:
+
+    \b
+        promptlab canary check support-triage          # cron: 0 healthy, 1 breach, 3 inconclusive
+    """
     try:
         with open_registry(url) as reg:
             for attempt in range(1, RACE_ATTEMPTS + 1):
@@ -280,6 +328,11 @@ def record(files: tuple[str, ...], url: str | None) -> None:
 
     An invalid line is rejected with one line naming it and its field; the valid lines are still recorded, and the
     command exits 2 when any line was rejected.
+
+    Example:
+
+    \b
+        promptlab canary record events.jsonl
     """
     batches = []
     rejected_total = 0

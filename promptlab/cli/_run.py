@@ -101,6 +101,12 @@ def run(
 
     Exit codes: 0 done; 2 bad input; 4 done, but more rows than --max-error-rate are errors (cases that could
     not be evaluated: provider failures after retries, malformed answers); 130 interrupted (resume with --resume).
+
+    Example:
+
+    \b
+        promptlab run --artifact examples/support-triage/v2.yaml --suite examples/support-triage/suite.yaml \\
+            --out out/run-v2
     """
     from promptlab.runner import run as run_suite
 

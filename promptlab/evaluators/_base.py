@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from promptlab._util.spec import Pluggable, Registry, Spec
+from promptlab._util.spec import Pluggable, Spec, SpecRegistry
 from promptlab.artifacts import PromptArtifact
 from promptlab.datasets import Case
 from promptlab.providers._base import ToolCall
@@ -29,7 +29,7 @@ __all__ = [
     "parse_json_output",
 ]
 
-evaluators: Registry[Evaluator] = Registry("evaluator")
+evaluators: SpecRegistry[Evaluator] = SpecRegistry("evaluator")
 """The evaluator registry; `@evaluators.register("name")` adds one."""
 
 

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
-import jsonschema
 import orjson
 from pydantic import Field
 
@@ -133,6 +132,9 @@ class FieldsMatch(Evaluator):
 
 def check_schema_argument(evaluator: str, schema: dict[str, Any]) -> None:
     """Raise a one-line `SpecError` when a `schema` argument is not a valid JSON Schema."""
+    # jsonschema loads on first use: it costs ~80 ms, and most commands check no schema.
+    from promptlab._util.jsonschema import jsonschema
+
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -150,6 +152,8 @@ def json_pointer(path: Any) -> str:
 @lru_cache(maxsize=32)
 def _validator(schema_json: bytes) -> Any:
     # Keyed on canonical JSON so every case of a run reuses one compiled validator for the artifact's schema.
+    from promptlab._util.jsonschema import jsonschema
+
     schema = orjson.loads(schema_json)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from promptlab._util.spec import Pluggable, Registry
+from promptlab._util.spec import Pluggable, SpecRegistry
 from promptlab.compare import Comparison, GroupPower, GroupResult, MetricDelta, describe_identity_change
 from promptlab.compare._compare import group_power
 from promptlab.compare._format import pct, pts, pval, signed_pct, usd
@@ -74,7 +74,7 @@ class GateRule(Pluggable, ABC):
         """Judge the comparison."""
 
 
-gate_rules: Registry[GateRule] = Registry("gate rule")
+gate_rules: SpecRegistry[GateRule] = SpecRegistry("gate rule")
 """The gate rule registry."""
 
 
@@ -689,9 +689,7 @@ class RequiredReviews(GateRule):
             approvers = [s.reviewer for s in current if s.decision == "approve"]
             objectors = [s.reviewer for s in current if s.decision == "request_changes"]
             stale_text = f"; {len(stale)} sign-off(s) of another comparison ignored" if stale else ""
-            changed = {
-                describe_identity_change(s.comparison_parts, current_parts) for s in stale if s.comparison_parts
-            }
+            changed = {describe_identity_change(s.comparison_parts, current_parts) for s in stale if s.comparison_parts}
             if changed:
                 stale_text += f" (changed since: {'; '.join(sorted(changed))})"
             if objectors:

@@ -23,7 +23,7 @@ import orjson
 from pydantic import Field
 
 from promptlab._util.models import StrictModel
-from promptlab._util.spec import Pluggable, Registry, Spec
+from promptlab._util.spec import Pluggable, Spec, SpecRegistry
 from promptlab.artifacts import PromptArtifact
 from promptlab.errors import SpecError
 from promptlab.evaluators import DEFAULT_REFUSAL_PATTERNS, detect_refusal, parse_json_output
@@ -37,7 +37,7 @@ __all__ = [
     "ExcessiveVerbosity",
     "Finding",
     "GroupStats",
-    "HallucinatedFields",
+    "HallucinatedFieldsDetector",
     "LengthStat",
     "OutcomeSignals",
     "PolicyView",
@@ -51,7 +51,7 @@ __all__ = [
     "detectors",
 ]
 
-detectors: Registry[Detector] = Registry("detector")
+detectors: SpecRegistry[Detector] = SpecRegistry("detector")
 """The detector registry; `@detectors.register("name")` adds one."""
 
 
@@ -557,7 +557,7 @@ def _names(names: Sequence[str]) -> str:
 
 @detectors.register("hallucinated_fields")
 @dataclass(kw_only=True)
-class HallucinatedFields(Detector):
+class HallucinatedFieldsDetector(Detector):
     """Output fields the served version's response schema does not allow, or values not grounded in the inputs.
 
     Fields: top-level keys of a JSON output outside the schema's `properties` (for versions whose artifact has a

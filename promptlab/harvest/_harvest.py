@@ -16,7 +16,7 @@ import orjson
 from promptlab.datasets import REGRESSION_TAG, Case, Expected, ToolResult
 from promptlab.errors import InputError
 from promptlab.harvest._detectors import Finding, RecordContext
-from promptlab.harvest._policy import HarvestPolicy, ResolvedPolicy, load_policy, resolve_policy
+from promptlab.harvest._policy import HarvestPolicy, ResolvedPolicy, load_harvest_policy, resolve_policy
 from promptlab.harvest._redact import DedupKeys, Redactor
 from promptlab.harvest._scan import Candidate, Malformed, ScanResult, open_sources, scan
 from promptlab.harvest._store import CaseDraft, Occurrence, RegressionStore, StorePlan
@@ -349,7 +349,7 @@ def _resolve(policy: str | Path | HarvestPolicy | ResolvedPolicy) -> ResolvedPol
         return policy
     if isinstance(policy, HarvestPolicy):
         return resolve_policy(policy)
-    return load_policy(policy)
+    return load_harvest_policy(policy)
 
 
 def _shown_cases(store: RegressionStore, plan: StorePlan, drafts: list[CaseDraft], at: str) -> list[Case]:

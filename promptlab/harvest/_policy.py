@@ -46,7 +46,7 @@ __all__ = [
     "RedactPolicy",
     "ResolvedPolicy",
     "VersionPolicy",
-    "load_policy",
+    "load_harvest_policy",
     "resolve_policy",
 ]
 
@@ -153,7 +153,7 @@ class ResolvedPolicy:
     specs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_policy(path: str | Path) -> ResolvedPolicy:
+def load_harvest_policy(path: str | Path) -> ResolvedPolicy:
     """Read, validate and resolve a harvest policy file (one-line errors naming the file and field)."""
     p = Path(path)
     return resolve_policy(load_model(p, HarvestPolicy), base_dir=p.parent, path=p)

@@ -39,6 +39,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_vali
 
 from promptlab._util.files import validation_problems
 from promptlab._util.models import StrictModel
+from promptlab.errors import RecordError
 
 __all__ = [
     "ChatMessage",
@@ -46,7 +47,7 @@ __all__ = [
     "Outcome",
     "OutcomeRecord",
     "ToolCallRecord",
-    "Usage",
+    "UsageRecord",
     "RecordError",
     "log_record_schema",
     "parse_line",
@@ -108,7 +109,7 @@ class ToolCallRecord(_Record):
     """The error the tool raised, if it failed."""
 
 
-class Usage(_Record):
+class UsageRecord(_Record):
     """Token usage of the request."""
 
     input_tokens: int = Field(ge=0, le=MAX_TOKENS)
@@ -169,7 +170,7 @@ class LogRecord(_Record):
     """Tool calls in the order they were made."""
     latency_ms: Annotated[float, Field(ge=0)] | None = None
     """End-to-end latency in milliseconds."""
-    usage: Usage | None = None
+    usage: UsageRecord | None = None
     """Token usage."""
     model: str | None = None
     """The model that answered."""
@@ -240,7 +241,7 @@ RESPONSE_KEYS = tuple(LogRecord.model_fields)
 OUTCOME_KEYS = tuple(OutcomeRecord.model_fields)
 TOOL_CALL_KEYS = tuple(ToolCallRecord.model_fields)
 MESSAGE_KEYS = tuple(ChatMessage.model_fields)
-USAGE_KEYS = tuple(Usage.model_fields)
+USAGE_KEYS = tuple(UsageRecord.model_fields)
 OUTCOME_FIELDS = tuple(Outcome.model_fields)
 
 
@@ -254,10 +255,6 @@ def log_record_schema() -> dict[str, Any]:
         "earlier response by request_id."
     )
     return schema
-
-
-class RecordError(ValueError):
-    """A log line is not a valid record; the message is one line naming the field and what was expected."""
 
 
 class _TopLevelKeys:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptlab.errors import GateNotPassedError, NotebookError
+from promptlab.errors import CellExecutionError, GateNotPassedError, NotebookError
 from promptlab.notebook._params import NotebookParameter, coerce_parameters, read_parameters
 
 __all__ = [
@@ -28,23 +28,6 @@ __all__ = [
 
 DEFAULT_KERNEL = "python3"
 NOTEBOOKS_DIR = "notebooks"
-
-
-class CellExecutionError(NotebookError):
-    """A cell of the notebook raised; the executed notebook (with the error shown) was still written.
-
-    Exit code 4, kept apart from the gate's codes (0 pass, 1 block, 3 needs approval) so CI can tell a broken
-    notebook from a blocked release.
-    """
-
-    exit_code = 4
-
-    def __init__(self, message: str, *, cell_index: int, ename: str, evalue: str, output_path: Path | None) -> None:
-        super().__init__(message)
-        self.cell_index = cell_index
-        self.ename = ename
-        self.evalue = evalue
-        self.output_path = output_path
 
 
 @dataclass(kw_only=True)

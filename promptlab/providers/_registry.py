@@ -13,13 +13,13 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from promptlab._util.spec import Registry, Spec
+from promptlab._util.spec import Spec, SpecRegistry
 from promptlab.errors import SpecError
 from promptlab.providers._base import BaseProvider
 
 __all__ = ["build_provider", "provider_spec", "providers"]
 
-providers: Registry[BaseProvider] = Registry("provider")
+providers: SpecRegistry[BaseProvider] = SpecRegistry("provider")
 """The provider registry; `@providers.register("name")` adds one."""
 
 PYTHON_PREFIX = "python:"

@@ -22,7 +22,13 @@ from sqlalchemy import insert, select
 
 from promptlab._util.canonical import canonical_json
 from promptlab.artifacts import PromptArtifact
-from promptlab.errors import FileFormatError, InputError, RegistryError, RegistryUnavailableError
+from promptlab.errors import (
+    FileFormatError,
+    ForcedPromotionWarning,
+    InputError,
+    RegistryError,
+    RegistryUnavailableError,
+)
 from promptlab.gate import RollbackCriteria
 from promptlab.registry import _rollouts
 from promptlab.registry._audit import AuditEntry, append_audit, read_audit
@@ -65,10 +71,6 @@ def _lock_timeout(given: float | None) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise InputError(f"PROMPTLAB_REGISTRY_LOCK_TIMEOUT={env!r}: expected a positive number of seconds")
     return value
-
-
-class ForcedPromotionWarning(UserWarning):
-    """A promotion went ahead without verified evidence because it was forced (it is audited as such)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -658,7 +660,7 @@ class Registry:
                 label=label,
                 segment=context.segment() if context else {},
                 **flags,
-            )  # type: ignore[arg-type]
+            )
         self.record_outcomes([event])
 
     def record_outcomes(self, events: Iterable[OutcomeEvent]) -> int:

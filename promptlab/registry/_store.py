@@ -23,7 +23,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 
-from promptlab.errors import InputError, RegistryError, RegistryLockedError, RegistryUnavailableError
+from promptlab.errors import (
+    InputError,
+    RegistryError,
+    RegistryLockedError,
+    RegistryUnavailableError,
+    StoreAbsentError,
+)
 from promptlab.registry._schema import SCHEMA_VERSION, metadata, state, upgrade
 
 __all__ = [
@@ -59,10 +65,6 @@ def first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     msg = str(orig if orig is not None else exc).strip()
     return msg.splitlines()[0] if msg else type(exc).__name__
-
-
-class StoreAbsentError(RegistryUnavailableError):
-    """The store does not exist (no SQLite file, or no registry schema in it): an outage to a reader."""
 
 
 def _is_locked(exc: DBAPIError) -> bool:

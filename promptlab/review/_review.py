@@ -125,14 +125,14 @@ class Review:
             raise InputError(f"layer: expected product or technical, got {layer!r}")
         coverage = self.coverage()
         items = checklist_items(
-            layer,  # type: ignore[arg-type]
+            layer,
             comparison=self.comparison,
             coverage=coverage,
             baseline_rows=self.baseline_rows,
             candidate_rows=self.candidate_rows,
         )
         return Checklist(
-            layer=layer,  # type: ignore[arg-type]
+            layer=layer,
             comparison_hash=self.hash,
             comparison_parts=self.comparison.identity_parts(),
             items=items,

@@ -96,7 +96,7 @@ def build_signoff(
     return ReviewSignoff(
         layer=checklist.layer,
         reviewer=name,
-        decision=decision,  # type: ignore[arg-type]
+        decision=decision,
         checklist=parsed,
         comments=comments.strip(),
         signed_at=(now or datetime.now(UTC)).replace(microsecond=0),

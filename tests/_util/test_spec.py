@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from promptlab._util.spec import Pluggable, Registry, Spec
+from promptlab._util.spec import Pluggable, Spec, SpecRegistry
 from promptlab.errors import SpecError
 
-parts: Registry[Pluggable] = Registry("widget")
+parts: SpecRegistry[Pluggable] = SpecRegistry("widget")
 
 
 @parts.register("knob")

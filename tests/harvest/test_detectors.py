@@ -21,7 +21,7 @@ from promptlab.harvest import (
 )
 from promptlab.harvest._detectors import (
     ExcessiveVerbosity,
-    HallucinatedFields,
+    HallucinatedFieldsDetector,
     OutcomeSignals,
     UnexpectedRefusal,
     WrongToolSequence,
@@ -154,16 +154,16 @@ def test_an_ignored_tool_error_is_flagged_unless_retried_or_admitted() -> None:
 
 
 def test_fields_outside_the_served_versions_schema_are_flagged() -> None:
-    finding = HallucinatedFields().check(ctx(output=obj(category="a", reply="b", refund_amount=5)))
+    finding = HallucinatedFieldsDetector().check(ctx(output=obj(category="a", reply="b", refund_amount=5)))
     assert finding is not None
     assert finding.expected == {"allowed_fields": ["category", "reply"]}
     assert finding.details["undeclared_fields"] == ["refund_amount"]
-    assert HallucinatedFields().check(ctx(output=obj(category="a", reply="b", extra=1), version="v2")) is None
-    assert HallucinatedFields(check_schema=False).check(ctx(output=obj(category="a", extra=1))) is None
+    assert HallucinatedFieldsDetector().check(ctx(output=obj(category="a", reply="b", extra=1), version="v2")) is None
+    assert HallucinatedFieldsDetector(check_schema=False).check(ctx(output=obj(category="a", extra=1))) is None
 
 
 def test_pattern_values_must_appear_in_the_inputs_or_tool_results() -> None:
-    detector = HallucinatedFields(grounded_patterns=[r"\bTR\d{8}\b"])
+    detector = HallucinatedFieldsDetector(grounded_patterns=[r"\bTR\d{8}\b"])
     grounded = ctx(output=obj(category="a", reply="Tracking TR12345678."), calls=[LOOKUP])
     assert detector.check(grounded) is None
     made_up = detector.check(ctx(output="Tracking TR87654321 and TR12345678.", calls=[LOOKUP]))
@@ -173,7 +173,7 @@ def test_pattern_values_must_appear_in_the_inputs_or_tool_results() -> None:
 
 
 def test_grounded_fields_use_the_evaluators_test_and_add_the_evaluator_to_the_case() -> None:
-    detector = HallucinatedFields(grounded_fields=["order_id"], check_schema=False)
+    detector = HallucinatedFieldsDetector(grounded_fields=["order_id"], check_schema=False)
     finding = detector.check(ctx(output=obj(order_id="Z-99"), variables={"message": "order A-1"}))
     assert finding is not None
     assert finding.evaluators[0].model_dump() == {"hallucinated_fields": {"grounded_fields": ["order_id"]}}
@@ -182,7 +182,7 @@ def test_grounded_fields_use_the_evaluators_test_and_add_the_evaluator_to_the_ca
 
 def test_bad_grounded_patterns_are_spec_errors() -> None:
     with pytest.raises(SpecError, match=r"argument 'grounded_patterns\.0'"):
-        HallucinatedFields(grounded_patterns=["[a-"]).configure(VIEW)
+        HallucinatedFieldsDetector(grounded_patterns=["[a-"]).configure(VIEW)
 
 
 # -- excessive_verbosity -----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from promptlab.errors import PromptlabError
-from promptlab.harvest import HarvestReport, harvest, load_policy
+from promptlab.harvest import HarvestReport, harvest, load_harvest_policy
 from promptlab.harvest._records import OUTCOME_KEYS, RESPONSE_KEYS
 from tests.harvest.conftest import POLICY, write_policy
 
@@ -315,7 +315,7 @@ def test_any_harvest_policy_loads_or_fails_in_one_line(work: Path, raw: dict[str
     else:
         path.write_bytes(junk)
     try:
-        policy = load_policy(path)
+        policy = load_harvest_policy(path)
     except PromptlabError as exc:
         # One line per problem (several problems in one file list one each), every line naming the file.
         assert all(line.startswith(f"{path}: ") for line in str(exc).split("\n")), str(exc)

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from promptlab.errors import FileFormatError
-from promptlab.harvest import load_policy
+from promptlab.harvest import load_harvest_policy
 from tests.harvest.conftest import POLICY, write_policy
 
 
 def test_a_policy_resolves_versions_from_their_artifacts(policy_file: Path) -> None:
-    policy = load_policy(policy_file)
+    policy = load_harvest_policy(policy_file)
     v1 = policy.view.versions["v1"]
     assert v1.allowed_fields == ["category", "priority", "reply"]
     assert v1.tools == ["lookup_order"]
@@ -32,14 +32,14 @@ def test_a_policy_resolves_versions_from_their_artifacts(policy_file: Path) -> N
 
 
 def test_the_example_policy_is_valid() -> None:
-    policy = load_policy(Path("examples/support-triage/production/harvest-policy.yaml"))
+    policy = load_harvest_policy(Path("examples/support-triage/production/harvest-policy.yaml"))
     assert set(policy.view.versions) == {"v1", "v2"}
 
 
 def bad(tmp_path: Path, change: dict[str, Any]) -> str:
     path = write_policy(tmp_path, {**POLICY, **change})
     with pytest.raises(FileFormatError) as exc:
-        load_policy(path)
+        load_harvest_policy(path)
     message = str(exc.value)
     assert "\n" not in message
     assert message.startswith(str(path) + ": ")
@@ -79,11 +79,11 @@ def test_artifact_problems_name_the_version(tmp_path: Path) -> None:
 
 def test_a_missing_or_malformed_policy_file_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match=r"nope\.yaml: file not found$"):
-        load_policy(tmp_path / "nope.yaml")
+        load_harvest_policy(tmp_path / "nope.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("detectors: [\n")
     with pytest.raises(FileFormatError, match=r"broken\.yaml: malformed YAML at line"):
-        load_policy(broken)
+        load_harvest_policy(broken)
 
 
 def test_version_names_that_are_empty_or_hold_control_characters_are_refused(tmp_path: Path) -> None:
@@ -91,5 +91,5 @@ def test_version_names_that_are_empty_or_hold_control_characters_are_refused(tmp
         path = tmp_path / "p.json"
         path.write_text(json.dumps({"versions": {name: {"max_words": 5}}, "detectors": ["outcome"]}))
         with pytest.raises(FileFormatError, match=r"versions: .*must be non-empty printable text") as exc:
-            load_policy(path)
+            load_harvest_policy(path)
         assert "\x1e" not in str(exc.value) and "\n" not in str(exc.value)

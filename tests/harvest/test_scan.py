@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from promptlab.errors import FileFormatError, InputError
-from promptlab.harvest import harvest, load_policy
+from promptlab.harvest import harvest, load_harvest_policy
 from promptlab.harvest._records import RESPONSE_KEYS
 from promptlab.harvest._scan import _jsonl_batches, open_sources, scan
 from tests.harvest.conftest import EXPECTED, POLICY, write_policy
@@ -158,7 +158,7 @@ def test_parquet_columns_outside_the_format_leave_the_file_out_as_unreadable(tmp
     import pyarrow.parquet as pq
 
     pq.write_table(pa.table({"request_id": ["r"], "colour": ["red"]}), tmp_path / "x.parquet")
-    policy = load_policy(write_policy(tmp_path / "p", {"detectors": ["outcome"]}))
+    policy = load_harvest_policy(write_policy(tmp_path / "p", {"detectors": ["outcome"]}))
     result = scan(policy, open_sources([tmp_path / "x.parquet"]), engine=engine)
     assert [str(m) for m in result.unreadable] == [
         f"{tmp_path / 'x.parquet'}: unknown column 'colour' (expected record fields: " + ", ".join(RESPONSE_KEYS) + ")"
