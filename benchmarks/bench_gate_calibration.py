@@ -4,7 +4,7 @@
     PYTHONPATH=. .venv/bin/python benchmarks/bench_gate_calibration.py --quick    # a smoke run
 
 Every simulated comparison goes through the real path: two run directories written exactly as the runner writes
-them (`tests/_support/runs.py`), `promptlab.compare.compare()`, then `promptlab.gate.evaluate_gate()` with a policy.
+them (`tests/_support/runs.py`), `promptlab.comparison.compare()`, then `promptlab.gate.evaluate_gate()` with a policy.
 
 The simulated model: each case has a latent pass probability p drawn from a Beta distribution (most cases nearly
 always pass or nearly always fail, a minority are flaky), and every run of every version draws pass/fail
@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import yaml  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from promptlab.compare import compare  # noqa: E402
+from promptlab.comparison import compare  # noqa: E402
 from promptlab.datasets import Case, load_suite  # noqa: E402
 from promptlab.gate import GatePolicy, evaluate_gate  # noqa: E402
 from tests._support.runs import Profile, latent, make_cases, write_run  # noqa: E402

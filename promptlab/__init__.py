@@ -12,14 +12,12 @@ command load only the parts they use; the `TYPE_CHECKING` block lets type checke
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
     from promptlab.bundles import VerifiedBundle, export_bundle, verify_bundle
-    from promptlab.compare import Comparison, compare, load_comparison
+    from promptlab.comparison import Comparison, compare, load_comparison
     from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
     from promptlab.errors import PromptlabError
     from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
@@ -36,7 +34,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "ArtifactDiff": "promptlab.artifacts",
     "Case": "promptlab.datasets",
-    "Comparison": "promptlab.compare",
+    "Comparison": "promptlab.comparison",
     "Dataset": "promptlab.datasets",
     "EvaluationResult": "promptlab.evaluators",
     "Evaluator": "promptlab.evaluators",
@@ -51,12 +49,12 @@ _LAZY: dict[str, str] = {
     "Suite": "promptlab.datasets",
     "VerifiedBundle": "promptlab.bundles",
     "arun": "promptlab.runner",
-    "compare": "promptlab.compare",
+    "compare": "promptlab.comparison",
     "diff_artifacts": "promptlab.artifacts",
     "evaluate_gate": "promptlab.gate",
     "export_bundle": "promptlab.bundles",
     "load_artifact": "promptlab.artifacts",
-    "load_comparison": "promptlab.compare",
+    "load_comparison": "promptlab.comparison",
     "load_dataset": "promptlab.datasets",
     "load_policy": "promptlab.gate",
     "load_run": "promptlab.runner",
@@ -79,19 +77,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
-
-
-class _Package(types.ModuleType):
-    """Keeps `promptlab.compare` the function when the `compare` subpackage is imported (the import system
-    binds each submodule on its parent, which would shadow the lazily loaded function)."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "compare" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

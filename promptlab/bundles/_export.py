@@ -48,7 +48,7 @@ from promptlab.bundles._statement import (
     parse_statement,
 )
 from promptlab.bundles._verify import ENVELOPE_NAME, about, check_files, unpack, verify_bundle
-from promptlab.compare import comparison_identity
+from promptlab.comparison import comparison_identity
 from promptlab.errors import FileFormatError, InputError, VerificationError
 from promptlab.review import load_signoffs, signoff_path
 from promptlab.runner._results import RunManifest

@@ -35,7 +35,7 @@ from promptlab.bundles._statement import (
     gate_info,
     parse_statement,
 )
-from promptlab.compare import comparison_identity
+from promptlab.comparison import comparison_identity
 from promptlab.errors import InputError, VerificationError
 
 __all__ = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from promptlab.cli._common import echo_json, json_option
-from promptlab.compare import COMPARISON_FILE
-from promptlab.compare import compare as run_compare
+from promptlab.comparison import COMPARISON_FILE
+from promptlab.comparison import compare as run_compare
 
 
 @click.command()

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from promptlab.cli._common import echo_json, json_option
-from promptlab.compare._power import DEFAULT_DISCORDANCE
+from promptlab.comparison._power import DEFAULT_DISCORDANCE
 from promptlab.datasets import load_suite
 
 

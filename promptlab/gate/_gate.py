@@ -14,7 +14,7 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from promptlab._util.files import MultiFileFormatError, atomic_write, parse_json, read_bytes, validation_problems
-from promptlab.compare import Comparison, load_comparison
+from promptlab.comparison import Comparison, load_comparison
 from promptlab.errors import InputError
 from promptlab.gate._policy import GatePolicy, load_policy
 from promptlab.gate._rules import GateContext

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptlab.compare._power import (
+from promptlab.comparison._power import (
     DEFAULT_DISCORDANCE,
     DEFAULT_POWER,
     DEFAULT_TARGET_DROP,

@@ -87,7 +87,7 @@ def compare_versions(
     **compare_options: Any,
 ) -> Any:
     """Run both versions and compare them; `out_dir` becomes the comparison directory. Returns the `Comparison`."""
-    from promptlab.compare import compare
+    from promptlab.comparison import compare
 
     run_versions(
         baseline_artifact,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from promptlab.compare import Comparison, GroupResult
+from promptlab.comparison import Comparison, GroupResult
 
 __all__ = [
     "behaviour_chart",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from promptlab.compare import Comparison, load_comparison
+from promptlab.comparison import Comparison, load_comparison
 
 if TYPE_CHECKING:
     from promptlab.gate import GateDecision

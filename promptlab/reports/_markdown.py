@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from promptlab._util.files import write_output
-from promptlab.compare import Comparison
-from promptlab.compare._format import pct, pts, pval, signed_pct
+from promptlab.comparison import Comparison
+from promptlab.comparison._format import pct, pts, pval, signed_pct
 from promptlab.reports._html import _default_path
 from promptlab.reports._inputs import ReportInputs, gather
 
@@ -105,7 +105,7 @@ def render_markdown(source: str | Path | Comparison | ReportInputs, *, top: int 
     declared = [b for b in cmp.behaviour.changes if b.status == "declared_change"]
 
     def change(b: object) -> str:
-        from promptlab.compare import BehaviourChange
+        from promptlab.comparison import BehaviourChange
 
         assert isinstance(b, BehaviourChange)
         scope = " [" + ", ".join(f"{k}={v}" for k, v in b.scope.items()) + "]" if b.scope else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from promptlab.compare import CaseChange, Comparison
+from promptlab.comparison import CaseChange, Comparison
 from promptlab.errors import InputError
 from promptlab.review._items import Attempt, CaseDetail, FailingCase
 from promptlab.review._runs import Rows, passed, rate

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from promptlab.compare import Comparison, load_comparison
+from promptlab.comparison import Comparison, load_comparison
 from promptlab.datasets import HARD_NEGATIVE_TAGS
 from promptlab.errors import InputError
 from promptlab.review._browser import case_detail, failing_cases

@@ -14,7 +14,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from promptlab.compare import Comparison
+from promptlab.comparison import Comparison
 from promptlab.errors import InputError
 from promptlab.review._items import LAYERS, CaseDetail
 from promptlab.review._review import GateDecisionLike, Review

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from promptlab.compare import compare
+from promptlab.comparison import compare
 from promptlab.gate import evaluate_gate
 from promptlab.review import ReviewSignoff, save_signoff
 from tests._support.runs import Profile, make_cases, write_run

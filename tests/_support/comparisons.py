@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from promptlab.compare import compare
+from promptlab.comparison import compare
 from promptlab.gate import evaluate_gate
 from promptlab.review import ChecklistAnswer, ReviewSignoff, save_signoff
 from tests._support.runs import Profile, latent, make_cases, write_run

@@ -53,10 +53,12 @@ def test_artifact_validate_loads_no_numeric_or_network_library() -> None:
     assert [m for m in loaded if m != "sqlalchemy"] == []
 
 
-def test_public_names_resolve_lazily_and_compare_stays_the_function() -> None:
+def test_public_names_resolve_lazily_and_compare_is_the_function_beside_its_subpackage() -> None:
     code = (
-        "import promptlab, promptlab.compare, types\n"
+        "import promptlab, promptlab.comparison, types\n"
         "assert callable(promptlab.compare) and not isinstance(promptlab.compare, types.ModuleType)\n"
+        "assert isinstance(promptlab.comparison, types.ModuleType)\n"
+        "assert promptlab.comparison.compare is promptlab.compare\n"
         "assert promptlab.PromptArtifact.__name__ == 'PromptArtifact'\n"
         "assert set(promptlab.__all__) <= set(dir(promptlab))\n"
     )

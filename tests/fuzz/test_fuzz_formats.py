@@ -17,10 +17,10 @@ from hypothesis import given
 
 from promptlab.artifacts import PromptArtifact
 from promptlab.cli import main
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.datasets import load_dataset, load_suite
 from promptlab.gate import load_policy as load_gate_policy
-from promptlab.harvest import load_policy as load_harvest_policy
+from promptlab.harvest import load_harvest_policy
 from promptlab.review import load_signoffs
 from promptlab.rollout._plan import load_plan
 from tests._support.fuzz import FUZZ_SETTINGS, Format, check_outcome, documents

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptlab.compare import compare
+from promptlab.comparison import compare
 from tests._support.scenarios import costly_improvement, equivalent_runs, segment_regression
 
 FAST = {"n_boot": 300, "n_permutations": 2000}

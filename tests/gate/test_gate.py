@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from promptlab.compare import Comparison, compare, load_comparison
+from promptlab.comparison import Comparison, compare, load_comparison
 from promptlab.errors import FileFormatError, InputError
 from promptlab.gate import GATE_FILE, evaluate_gate, load_gate, load_policy, parse_approval
 from promptlab.review import ReviewSignoff, save_signoff

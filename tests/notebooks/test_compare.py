@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from promptlab.bundles import generate_keys, verify_bundle
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.errors import NotebookError
 from promptlab.gate import load_gate
 from promptlab.notebook import CellExecutionError, NotebookRun, run_notebook

@@ -41,7 +41,7 @@ def test_offline_check_catches_a_page_that_needs_the_network(tmp_path: Path) -> 
 
 def test_hostile_segment_label_is_shown_as_text_not_markup(reviewed_comparison: Path, tmp_path: Path) -> None:
     require_chromium()
-    from promptlab.compare import load_comparison
+    from promptlab.comparison import load_comparison
     from promptlab.reports import render_html
     from tests._support.browser import chromium
 

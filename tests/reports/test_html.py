@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.errors import InputError
 from promptlab.reports import REPORT_FILE, gather, render_html, write_html
 from promptlab.review import ReviewSignoff, save_signoff
@@ -212,7 +212,7 @@ def test_not_a_comparison_directory_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_comparison_without_changes_renders_every_section(tmp_path: Path) -> None:
-    from promptlab.compare import compare
+    from promptlab.comparison import compare
     from promptlab.reports import render_markdown
     from tests._support.runs import Profile, make_cases, write_run
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.reports import SUMMARY_FILE, render_markdown, write_markdown
 from promptlab.review import ReviewSignoff, save_signoff
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.reports._charts import charts
 from promptlab.reports._plotly import check_trace_types, manifest, plotly_js
 

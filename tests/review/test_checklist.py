@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from promptlab.cli import cli
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.errors import InputError
 from promptlab.gate import evaluate_gate, load_gate
 from promptlab.review import (

@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets
 import pytest
 
-from promptlab.compare import load_comparison
+from promptlab.comparison import load_comparison
 from promptlab.review import Review, load_signoffs
 from tests.review.conftest import NOW, raise_callback_errors
 
@@ -164,7 +164,7 @@ def test_widgets_display_as_a_view_with_a_short_text_fallback(planted: Path, mak
 def test_a_comparison_without_failures_has_an_empty_case_browser(
     tmp_path: Path, make_widgets: Callable[..., Any]
 ) -> None:
-    from promptlab.compare import compare
+    from promptlab.comparison import compare
     from tests._support.runs import Profile, make_cases, write_run
 
     cases = make_cases(12, dims={"intent": ["refund", "billing"]})

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from promptlab.compare import compare, describe_identity_change, identity_parts
+from promptlab.comparison import compare, describe_identity_change, identity_parts
 from promptlab.gate import evaluate_gate
 from promptlab.review import ChecklistAnswer, ReviewSignoff, save_signoff
 from tests._support.runs import Profile, latent, make_cases, write_run

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from promptlab._util.spec import Spec
-from promptlab.compare._behaviour import behaviour_changes
-from promptlab.compare._context import CaseMeta, Context, LatencyRows, mean, passed, per_case, rel_change, row_cost
-from promptlab.compare._format import pct, pts, pval, signed_pct, usd
-from promptlab.compare._model import (
+from promptlab.comparison._behaviour import behaviour_changes
+from promptlab.comparison._context import CaseMeta, Context, LatencyRows, mean, passed, per_case, rel_change, row_cost
+from promptlab.comparison._format import pct, pts, pval, signed_pct, usd
+from promptlab.comparison._model import (
     Behaviour,
     CaseChange,
     Comparability,
@@ -31,8 +31,8 @@ from promptlab.compare._model import (
     StabilityVersion,
     Summary,
 )
-from promptlab.compare._paired import paired_interval, paired_method, paired_p_drop, paired_stats
-from promptlab.compare._power import (
+from promptlab.comparison._paired import paired_interval, paired_method, paired_p_drop, paired_stats
+from promptlab.comparison._power import (
     DEFAULT_DISCORDANCE,
     DEFAULT_POWER,
     DEFAULT_TARGET_DROP,
@@ -40,8 +40,8 @@ from promptlab.compare._power import (
     discordance_from_repeats,
     min_detectable_drop,
 )
-from promptlab.compare._sides import Side, check_comparability, run_info
-from promptlab.compare._stats import Correction, adjust_pvalues, bootstrap_quantile_delta_ci, percentile
+from promptlab.comparison._sides import Side, check_comparability, run_info
+from promptlab.comparison._stats import Correction, adjust_pvalues, bootstrap_quantile_delta_ci, percentile
 from promptlab.datasets import HARD_NEGATIVE_TAGS
 from promptlab.errors import InputError
 from promptlab.evaluators._base import evaluator_labels

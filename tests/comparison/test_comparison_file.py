@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from promptlab.compare import SCHEMA_PATH, Comparison, compare, comparison_schema, load_comparison
+from promptlab.comparison import SCHEMA_PATH, Comparison, compare, comparison_schema, load_comparison
 from promptlab.errors import FileFormatError, InputError
 
 FAST = {"n_boot": 200, "n_permutations": 2000}
@@ -31,7 +31,7 @@ def _copy(written: tuple[Path, Comparison], tmp_path: Path) -> Path:
 
 def test_shipped_schema_is_the_one_the_dataclasses_define() -> None:
     shipped = json.loads(SCHEMA_PATH.read_text())
-    assert shipped == comparison_schema(), "regenerate promptlab/compare/comparison.schema.json"
+    assert shipped == comparison_schema(), "regenerate promptlab/comparison/comparison.schema.json"
     jsonschema.Draft202012Validator.check_schema(shipped)
     # Documented: every field of the summary carries a description.
     summary = shipped["$defs"]["Summary"]["properties"]

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from promptlab.compare._model import ComparisonSettings
-from promptlab.compare._sides import Side
-from promptlab.compare._stats import bootstrap_mean_ci, paired_test, rng_for
+from promptlab.comparison._model import ComparisonSettings
+from promptlab.comparison._sides import Side
+from promptlab.comparison._stats import bootstrap_mean_ci, paired_test, rng_for
 
 __all__ = [
     "CaseMeta",

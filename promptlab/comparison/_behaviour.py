@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from promptlab.artifacts import ExpectedChange
-from promptlab.compare._context import Context, LatencyRows, finite, per_case, rel_change, row_cost
-from promptlab.compare._format import pts, pval, signed_pct
-from promptlab.compare._model import Behaviour, BehaviourChange, DeclaredChange, GroupResult
-from promptlab.compare._stats import adjust_pvalues
+from promptlab.comparison._context import Context, LatencyRows, finite, per_case, rel_change, row_cost
+from promptlab.comparison._format import pts, pval, signed_pct
+from promptlab.comparison._model import Behaviour, BehaviourChange, DeclaredChange, GroupResult
+from promptlab.comparison._stats import adjust_pvalues
 from promptlab.evaluators._base import parse_json_output
 from promptlab.evaluators._refusal import detect_refusal
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from promptlab.compare._model import PairedStats
-from promptlab.compare._stats import (
+from promptlab.comparison._model import PairedStats
+from promptlab.comparison._stats import (
     adjusted_t_interval,
     adjusted_t_moments,
     adjusted_t_pvalue,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from promptlab._util.canonical import content_hash, sha256_hex
-from promptlab.compare._model import ArtifactInfo, Comparability, RunInfo
+from promptlab.comparison._model import ArtifactInfo, Comparability, RunInfo
 from promptlab.datasets import Case
 from promptlab.errors import ComparabilityError
 from promptlab.runner._results import ARTIFACT, CASES, MANIFEST, RESULTS, RunDir

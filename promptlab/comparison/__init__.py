@@ -1,7 +1,7 @@
 """Paired comparison of a candidate run against a baseline run: segments, regressions, deltas, behaviour changes."""
 
-from promptlab.compare._compare import compare
-from promptlab.compare._model import (
+from promptlab.comparison._compare import compare
+from promptlab.comparison._model import (
     COMPARISON_FILE,
     SCHEMA_PATH,
     ArtifactInfo,

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from promptlab.compare import Comparison, compare
-from promptlab.compare._stats import benjamini_hochberg, holm
+from promptlab.comparison import Comparison, compare
+from promptlab.comparison._stats import benjamini_hochberg, holm
 from promptlab.datasets import Case
 from promptlab.errors import ComparabilityError, InputError
 from promptlab.runner._results import CaseResult, load_run

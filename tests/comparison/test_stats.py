@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from promptlab.compare._stats import (
+from promptlab.comparison._stats import (
     benjamini_hochberg,
     bootstrap_mean_ci,
     bootstrap_quantile_delta_ci,
@@ -146,8 +146,8 @@ def test_percentile_returns_an_observed_value() -> None:
 from scipy import optimize as _opt  # noqa: E402
 from scipy import stats as _st  # noqa: E402
 
-from promptlab.compare._power import cases_needed, min_detectable_drop  # noqa: E402
-from promptlab.compare._stats import (  # noqa: E402
+from promptlab.comparison._power import cases_needed, min_detectable_drop  # noqa: E402
+from promptlab.comparison._stats import (  # noqa: E402
     adjusted_t_interval,
     adjusted_t_moments,
     adjusted_t_pvalue,
