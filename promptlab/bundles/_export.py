@@ -51,7 +51,7 @@ from promptlab.bundles._verify import ENVELOPE_NAME, about, check_files, unpack,
 from promptlab.comparison import comparison_identity
 from promptlab.errors import FileFormatError, InputError, VerificationError
 from promptlab.review import load_signoffs, signoff_path
-from promptlab.runner._results import RunManifest
+from promptlab.runner import RunManifest
 
 __all__ = ["SignedBundle", "environment", "export_bundle", "sign_bundle"]
 

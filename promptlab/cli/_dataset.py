@@ -75,8 +75,7 @@ def stats(
     \b
         promptlab dataset stats suite.yaml --suite --policy gate-policy.yaml
     """
-    from promptlab.gate import load_policy
-    from promptlab.gate._plan import plan_groups
+    from promptlab.gate import load_policy, plan_groups
 
     ds = _load(path, suite)
     segments: dict[str, Counter[str]] = {}

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from promptlab.cli._common import echo_json, json_option
-from promptlab.comparison._power import DEFAULT_DISCORDANCE
+from promptlab.comparison import DEFAULT_DISCORDANCE
 from promptlab.datasets import load_suite
 
 
@@ -29,7 +29,7 @@ def power_options(f: Any) -> Any:
 
 def assumptions(baseline_run: str | None, repeats: int | None, discordance: float | None) -> tuple[float, int, str]:
     """(discordance, repeats, source) from the options."""
-    from promptlab.gate._plan import discordance_from_run
+    from promptlab.gate import discordance_from_run
 
     if baseline_run is not None:
         measured, run_repeats, source = discordance_from_run(baseline_run)
@@ -75,8 +75,7 @@ def plan(
     \b
         promptlab plan --suite examples/support-triage/suite.yaml --policy examples/support-triage/gate-policy.yaml
     """
-    from promptlab.gate import load_policy
-    from promptlab.gate._plan import plan_groups
+    from promptlab.gate import load_policy, plan_groups
 
     noise, reps, source = assumptions(baseline_run, repeats, discordance)
     rows, note = plan_groups(load_suite(suite_path).dataset, load_policy(policy), repeats=reps, discordance=noise)

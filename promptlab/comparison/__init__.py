@@ -1,6 +1,7 @@
 """Paired comparison of a candidate run against a baseline run: segments, regressions, deltas, behaviour changes."""
 
-from promptlab.comparison._compare import compare
+from promptlab.comparison._compare import compare, group_power
+from promptlab.comparison._format import pct, pts, pval, signed_pct, usd
 from promptlab.comparison._model import (
     COMPARISON_FILE,
     SCHEMA_PATH,
@@ -30,6 +31,16 @@ from promptlab.comparison._model import (
     identity_parts,
     load_comparison,
 )
+from promptlab.comparison._paired import paired_interval, paired_method, paired_p_drop
+from promptlab.comparison._power import (
+    DEFAULT_DISCORDANCE,
+    DEFAULT_POWER,
+    DEFAULT_TARGET_DROP,
+    cases_needed,
+    discordance_from_repeats,
+    min_detectable_drop,
+)
+from promptlab.comparison._stats import holm, holm_levels, wilson_interval
 
 __all__ = [
     "ArtifactInfo",
@@ -40,6 +51,9 @@ __all__ = [
     "Comparability",
     "Comparison",
     "ComparisonSettings",
+    "DEFAULT_DISCORDANCE",
+    "DEFAULT_POWER",
+    "DEFAULT_TARGET_DROP",
     "DeclaredChange",
     "EvaluatorRate",
     "FlippedEvaluator",
@@ -54,10 +68,25 @@ __all__ = [
     "Stability",
     "StabilityVersion",
     "Summary",
+    "cases_needed",
     "compare",
     "comparison_identity",
     "comparison_schema",
     "describe_identity_change",
+    "discordance_from_repeats",
+    "group_power",
+    "holm",
+    "holm_levels",
     "identity_parts",
     "load_comparison",
+    "min_detectable_drop",
+    "paired_interval",
+    "paired_method",
+    "paired_p_drop",
+    "pct",
+    "pts",
+    "pval",
+    "signed_pct",
+    "usd",
+    "wilson_interval",
 ]

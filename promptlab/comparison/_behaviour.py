@@ -15,8 +15,7 @@ from promptlab.comparison._context import Context, LatencyRows, finite, per_case
 from promptlab.comparison._format import pts, pval, signed_pct
 from promptlab.comparison._model import Behaviour, BehaviourChange, DeclaredChange, GroupResult
 from promptlab.comparison._stats import adjust_pvalues
-from promptlab.evaluators._base import parse_json_output
-from promptlab.evaluators._refusal import detect_refusal
+from promptlab.evaluators import detect_refusal, parse_json_output
 
 __all__ = ["behaviour_changes"]
 

@@ -44,7 +44,7 @@ from promptlab.comparison._sides import Side, check_comparability, run_info
 from promptlab.comparison._stats import Correction, adjust_pvalues, bootstrap_quantile_delta_ci, percentile
 from promptlab.datasets import HARD_NEGATIVE_TAGS
 from promptlab.errors import InputError
-from promptlab.evaluators._base import evaluator_labels
+from promptlab.evaluators import evaluator_labels
 
 __all__ = ["compare"]
 

@@ -14,7 +14,7 @@ from promptlab._util.canonical import content_hash, sha256_hex
 from promptlab.comparison._model import ArtifactInfo, Comparability, RunInfo
 from promptlab.datasets import Case
 from promptlab.errors import ComparabilityError
-from promptlab.runner._results import ARTIFACT, CASES, MANIFEST, RESULTS, RunDir
+from promptlab.runner import ARTIFACT, CASES, MANIFEST, RESULTS, RunDir
 
 __all__ = ["Side", "check_comparability", "run_info"]
 

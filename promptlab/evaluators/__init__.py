@@ -14,7 +14,8 @@ from promptlab.evaluators._base import (
 )
 from promptlab.evaluators._behaviour import Refusal, ToolSequence, Verbosity
 from promptlab.evaluators._budget import Cost, Latency
-from promptlab.evaluators._hallucination import HallucinatedFields
+from promptlab.evaluators._common import clip
+from promptlab.evaluators._hallucination import HallucinatedFields, ungrounded_values
 from promptlab.evaluators._json import FieldsMatch, JsonSchema, JsonValid, RequiredFields
 from promptlab.evaluators._judge import LLMJudge, parse_judge_answer
 from promptlab.evaluators._refusal import DEFAULT_REFUSAL_PATTERNS, detect_refusal
@@ -41,6 +42,7 @@ __all__ = [
     "ToolSequence",
     "Verbosity",
     "build_evaluator",
+    "clip",
     "detect_refusal",
     "evaluate_all",
     "evaluate_one",
@@ -49,4 +51,5 @@ __all__ = [
     "json_error",
     "parse_json_output",
     "parse_judge_answer",
+    "ungrounded_values",
 ]

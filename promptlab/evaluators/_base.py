@@ -14,7 +14,7 @@ import orjson
 from promptlab._util.spec import Pluggable, Spec, SpecRegistry
 from promptlab.artifacts import PromptArtifact
 from promptlab.datasets import Case
-from promptlab.providers._base import ToolCall
+from promptlab.providers import ToolCall
 
 __all__ = [
     "EvaluationResult",

@@ -10,6 +10,7 @@ from promptlab.gate._gate import (
     load_gate,
     parse_approval,
 )
+from promptlab.gate._plan import discordance_from_run, plan_groups
 from promptlab.gate._policy import (
     KNOWN_CANARY_METRICS,
     BreachAction,
@@ -57,9 +58,11 @@ __all__ = [
     "RuleResult",
     "Tradeoff",
     "TradeoffRecord",
+    "discordance_from_run",
     "evaluate_gate",
     "gate_rules",
     "load_gate",
     "load_policy",
     "parse_approval",
+    "plan_groups",
 ]

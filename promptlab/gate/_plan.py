@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptlab.comparison._power import (
+from promptlab.comparison import (
     DEFAULT_DISCORDANCE,
     DEFAULT_POWER,
     DEFAULT_TARGET_DROP,
@@ -41,7 +41,7 @@ class GroupPlan:
 
 def discordance_from_run(run_dir: str | Path) -> tuple[float, int, str]:
     """(discordance, repeats, source) measured from a previous run's repeats; the default without repeats."""
-    from promptlab.runner._results import RunDir
+    from promptlab.runner import RunDir
 
     run = RunDir.open(run_dir)
     by_case: dict[str, list[bool]] = {}

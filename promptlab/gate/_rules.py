@@ -12,11 +12,25 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from promptlab._util.spec import Pluggable, SpecRegistry
-from promptlab.comparison import Comparison, GroupPower, GroupResult, MetricDelta, describe_identity_change
-from promptlab.comparison._compare import group_power
-from promptlab.comparison._format import pct, pts, pval, signed_pct, usd
-from promptlab.comparison._paired import paired_interval, paired_method, paired_p_drop
-from promptlab.comparison._stats import holm, holm_levels, wilson_interval
+from promptlab.comparison import (
+    Comparison,
+    GroupPower,
+    GroupResult,
+    MetricDelta,
+    describe_identity_change,
+    group_power,
+    holm,
+    holm_levels,
+    paired_interval,
+    paired_method,
+    paired_p_drop,
+    pct,
+    pts,
+    pval,
+    signed_pct,
+    usd,
+    wilson_interval,
+)
 from promptlab.datasets import HARD_NEGATIVE_TAGS
 from promptlab.errors import SpecError
 from promptlab.review import ReviewSignoff

@@ -26,9 +26,13 @@ from promptlab._util.models import StrictModel
 from promptlab._util.spec import Pluggable, Spec, SpecRegistry
 from promptlab.artifacts import PromptArtifact
 from promptlab.errors import SpecError
-from promptlab.evaluators import DEFAULT_REFUSAL_PATTERNS, detect_refusal, parse_json_output
-from promptlab.evaluators._common import clip  # the evaluators' quoting, so reasons read alike
-from promptlab.evaluators._hallucination import ungrounded_values  # the hallucinated_fields evaluator's test
+from promptlab.evaluators import (
+    DEFAULT_REFUSAL_PATTERNS,
+    clip,  # the evaluators' quoting, so reasons read alike
+    detect_refusal,
+    parse_json_output,
+    ungrounded_values,  # the hallucinated_fields evaluator's test
+)
 from promptlab.harvest._records import LogRecord, Outcome
 from promptlab.harvest._sqltext import count_words, json_path, lit, lit_list
 

@@ -21,7 +21,7 @@ def show(fig: Any, *, div_id: str | None = None) -> None:
     from IPython.display import display
 
     if not _state["plotlyjs_shown"]:
-        from promptlab.reports._plotly import plotly_js
+        from promptlab.reports import plotly_js
 
         display({"text/html": f"<script>{plotly_js()}</script>"}, raw=True)  # type: ignore[no-untyped-call]
         _state["plotlyjs_shown"] = True

@@ -10,6 +10,7 @@ from promptlab.reports._charts import (
 from promptlab.reports._html import REPORT_FILE, render_html, write_html
 from promptlab.reports._inputs import GateView, ReportInputs, ReviewView, RuleView, gather
 from promptlab.reports._markdown import SUMMARY_FILE, render_markdown, write_markdown
+from promptlab.reports._plotly import plotly_js
 
 __all__ = [
     "GateView",
@@ -23,6 +24,7 @@ __all__ = [
     "gather",
     "hard_negatives_chart",
     "latency_cost_chart",
+    "plotly_js",
     "render_html",
     "render_markdown",
     "segments_chart",

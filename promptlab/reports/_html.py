@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from promptlab._util.files import write_output
-from promptlab.comparison import Comparison
-from promptlab.comparison._format import pct, pts, pval, signed_pct
+from promptlab.comparison import Comparison, pct, pts, pval, signed_pct
 from promptlab.reports._charts import charts
 from promptlab.reports._inputs import ReportInputs, gather
 from promptlab.reports._plotly import check_trace_types, plotly_js

@@ -6,8 +6,7 @@ import re
 from pathlib import Path
 
 from promptlab._util.files import write_output
-from promptlab.comparison import Comparison
-from promptlab.comparison._format import pct, pts, pval, signed_pct
+from promptlab.comparison import Comparison, pct, pts, pval, signed_pct
 from promptlab.reports._html import _default_path
 from promptlab.reports._inputs import ReportInputs, gather
 

@@ -7,8 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from promptlab.comparison import BehaviourChange, Comparison, EvaluatorRate, GroupResult
-from promptlab.comparison._format import pct, pts, signed_pct
+from promptlab.comparison import BehaviourChange, Comparison, EvaluatorRate, GroupResult, pct, pts, signed_pct
 from promptlab.review._items import CHECKLIST_ITEMS, ChecklistItem, CoverageRow, Layer
 from promptlab.review._runs import Rows
 

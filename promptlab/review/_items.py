@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from promptlab.comparison._format import pct, pts
+from promptlab.comparison import pct, pts
 from promptlab.errors import InputError
 
 __all__ = [

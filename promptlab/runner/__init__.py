@@ -3,6 +3,10 @@
 from promptlab.runner._engine import build_request
 from promptlab.runner._options import RunOptions
 from promptlab.runner._results import (
+    ARTIFACT,
+    CASES,
+    MANIFEST,
+    RESULTS,
     CaseResult,
     EvalOutcome,
     ResultRow,
@@ -16,8 +20,12 @@ from promptlab.runner._results import (
 from promptlab.runner._run import RunSummary, arun, run
 
 __all__ = [
+    "ARTIFACT",
+    "CASES",
     "CaseResult",
     "EvalOutcome",
+    "MANIFEST",
+    "RESULTS",
     "ResultRow",
     "ResultsWriter",
     "RunDir",
