@@ -19,32 +19,55 @@ if "jsonschema" not in _sys.modules and "rfc3987_syntax" not in _sys.modules:
     finally:
         del _sys.modules["rfc3987_syntax"]
 
-from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
-from promptlab.compare import Comparison, compare, load_comparison
-from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
-from promptlab.errors import PromptlabError
-from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
-from promptlab.gate import GateDecision, evaluate_gate, load_policy
-from promptlab.harvest import HarvestReport
-from promptlab.runner import RunSummary, arun, load_run, run
-
 if TYPE_CHECKING:
+    from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
     from promptlab.bundles import VerifiedBundle, export_bundle, verify_bundle
+    from promptlab.compare import Comparison, compare, load_comparison
+    from promptlab.datasets import Case, Dataset, Suite, load_dataset, load_suite
+    from promptlab.errors import PromptlabError
+    from promptlab.evaluators import EvaluationResult, Evaluator, EvaluatorContext
+    from promptlab.gate import GateDecision, evaluate_gate, load_policy
+    from promptlab.harvest import HarvestReport
     from promptlab.registry import Registry
     from promptlab.reports import render_html, render_markdown
     from promptlab.review import Review
+    from promptlab.runner import RunSummary, arun, load_run, run
 
 __version__ = "0.1.0"
 
-# Heavier parts (SQLAlchemy, ipywidgets, plotly) load on first use, so `import promptlab` and every CLI
-# call stay quick.
+# Every re-export loads on first use (PEP 562), so importing one part (a serving process importing the registry
+# resolver, a CLI command) loads only what that part needs.
 _LAZY = {
+    "ArtifactDiff": "promptlab.artifacts",
+    "Case": "promptlab.datasets",
+    "Comparison": "promptlab.compare",
+    "Dataset": "promptlab.datasets",
+    "EvaluationResult": "promptlab.evaluators",
+    "Evaluator": "promptlab.evaluators",
+    "EvaluatorContext": "promptlab.evaluators",
+    "GateDecision": "promptlab.gate",
+    "HarvestReport": "promptlab.harvest",
+    "PromptArtifact": "promptlab.artifacts",
+    "PromptlabError": "promptlab.errors",
     "Registry": "promptlab.registry",
     "Review": "promptlab.review",
+    "RunSummary": "promptlab.runner",
+    "Suite": "promptlab.datasets",
     "VerifiedBundle": "promptlab.bundles",
+    "arun": "promptlab.runner",
+    "compare": "promptlab.compare",
+    "diff_artifacts": "promptlab.artifacts",
+    "evaluate_gate": "promptlab.gate",
     "export_bundle": "promptlab.bundles",
+    "load_artifact": "promptlab.artifacts",
+    "load_comparison": "promptlab.compare",
+    "load_dataset": "promptlab.datasets",
+    "load_policy": "promptlab.gate",
+    "load_run": "promptlab.runner",
+    "load_suite": "promptlab.datasets",
     "render_html": "promptlab.reports",
     "render_markdown": "promptlab.reports",
+    "run": "promptlab.runner",
     "verify_bundle": "promptlab.bundles",
 }
 
@@ -54,7 +77,9 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'promptlab' has no attribute '{name}'")
     value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
+    # `compare` is also a subpackage: importing it rebinds the attribute to the module, so it is not cached.
+    if name != "compare":
+        globals()[name] = value
     return value
 
 
