@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from promptlab.artifacts import PromptArtifact  # noqa: E402
-from promptlab.gate import RollbackCriteria  # noqa: E402
 from promptlab.registry import Registry, RequestContext  # noqa: E402
-from promptlab.rollout import RolloutPlan  # noqa: E402
+from promptlab.rollout import RollbackCriteria, RolloutPlan  # noqa: E402
 
 
 def artifact(version: str) -> PromptArtifact:

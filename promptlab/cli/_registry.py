@@ -131,12 +131,23 @@ def publish(files: tuple[str, ...], reason: str, lock_timeout: float | None, url
             click.echo(f"{r.ref}: {state} {r.content_hash}")
 
 
+notify_option = click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="TARGET",
+    help="Webhook to tell once the change is committed: a URL, slack+URL, or a name from $PROMPTLAB_NOTIFY_FILE "
+    "(repeatable; a failed delivery only warns).",
+)
+
+
 @registry.command("label")
 @click.argument("name")
 @click.argument("version")
 @label_option
 @reason_option
 @evidence_options
+@notify_option
 @lock_timeout_option
 @registry_options
 def label_(
@@ -147,6 +158,7 @@ def label_(
     bundle: str | None,
     trusted_keys: tuple[str, ...],
     force: bool,
+    notify: tuple[str, ...],
     lock_timeout: float | None,
     url: str | None,
     actor: str,
@@ -170,6 +182,7 @@ def label_(
                 bundle=bundle,
                 trusted_keys=trusted_keys,
                 force=force,
+                notify=notify,
             )
         )
     click.echo(audit_line(entry) if entry else f"{name}: '{label_}' already serves {version}")

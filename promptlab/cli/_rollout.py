@@ -29,15 +29,15 @@ from promptlab.cli._registry import (
     forced,
     label_option,
     lock_timeout_option,
+    notify_option,
     open_registry,
     reason_option,
     registry_options,
 )
 from promptlab.errors import ConcurrentChangeError, InputError, RegistryUnavailableError
-from promptlab.gate import RollbackCriteria, load_policy
+from promptlab.gate import load_policy
 from promptlab.registry import CanaryCheck, RolloutState, load_outcome_events
-from promptlab.rollout import load_plan
-from promptlab.rollout._plan import format_duration
+from promptlab.rollout import RollbackCriteria, format_duration, load_plan
 
 
 def _criteria(plan_path: Path, policy: str | None, plan_policy: Path | None) -> RollbackCriteria:
@@ -252,10 +252,18 @@ def abort(name: str, label_: str, reason: str, url: str | None, actor: str) -> N
 @click.option("--to", "to", default=None, help="Version to go back to (default: the previous one).")
 @label_option
 @reason_option
+@notify_option
 @lock_timeout_option
 @registry_options
 def rollback(
-    name: str, to: str | None, label_: str, reason: str, lock_timeout: float | None, url: str | None, actor: str
+    name: str,
+    to: str | None,
+    label_: str,
+    reason: str,
+    notify: tuple[str, ...],
+    lock_timeout: float | None,
+    url: str | None,
+    actor: str,
 ) -> None:
     """Switch back at once: abort a live rollout, or move the label to the previous version.
 
@@ -268,7 +276,7 @@ def rollback(
         promptlab rollback support-triage --reason "escalations up"
     """
     with open_registry(url, lock_timeout=lock_timeout) as reg:
-        entry = reg.rollback(name, to=to, label=label_, actor=actor, reason=reason)
+        entry = reg.rollback(name, to=to, label=label_, actor=actor, reason=reason, notify=notify)
     click.echo(audit_line(entry))
 
 

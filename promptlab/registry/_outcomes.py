@@ -34,9 +34,7 @@ from promptlab.registry._routes import Resolution
 from promptlab.registry._schema import outcomes, requests, rollouts
 from promptlab.registry._state import LIVE_STATUSES, RolloutState
 from promptlab.registry._store import Writer
-from promptlab.rollout._assign import RequestContext
-from promptlab.rollout._canary import ClockSkew, CohortStats
-from promptlab.rollout._plan import COHORT_KEYS
+from promptlab.rollout import COHORT_KEYS, ClockSkew, CohortStats, RequestContext
 
 __all__ = [
     "EARLIEST",
@@ -45,7 +43,7 @@ __all__ = [
     "OUTCOME_FLAGS",
     "SKEW_TOLERANCE_S",
     "OutcomeEvent",
-    "OutcomeRecord",
+    "OutcomeLine",
     "clock_skew",
     "cohort_stats",
     "load_outcome_events",
@@ -183,7 +181,7 @@ class OutcomeEvent:
             label=resolution.label,
             rollout_id=resolution.rollout_id,
             segment=context.segment() if context is not None else {},
-            units=_units(context),
+            units=units_of(context),
             **outcome,
         )
 
@@ -196,7 +194,8 @@ class OutcomeEvent:
         return rows
 
 
-def _units(context: RequestContext | None) -> dict[str, str]:
+def units_of(context: RequestContext | None) -> dict[str, str]:
+    """The cohort keys of a request context (the canary's units of analysis)."""
     if context is None:
         return {}
     return {k: v for k in COHORT_KEYS if (v := getattr(context, k)) is not None}
@@ -215,8 +214,11 @@ Text200 = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*
 Finite = Annotated[StrictFloat | StrictInt, AllowInfNan(False)]
 
 
-class OutcomeRecord(StrictModel):
-    """One line of an outcome-events JSONL file (`promptlab canary record FILE`)."""
+class OutcomeLine(StrictModel):
+    """One line of an outcome-events JSONL file (`promptlab canary record FILE`).
+
+    Not to be confused with `promptlab.harvest.OutcomeRecord`, a later-arriving outcome line of a production log.
+    """
 
     request_id: Text200
     """The serving system's request id."""
@@ -263,7 +265,7 @@ class OutcomeRecord(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _segment_keys(self) -> OutcomeRecord:
+    def _segment_keys(self) -> OutcomeLine:
         for key in self.segment:
             if not 1 <= len(key) <= 100 or "\x00" in key:
                 raise ValueError("segment: expected dimension names of 1 to 100 characters")
@@ -294,7 +296,7 @@ class OutcomeRecord(StrictModel):
 
 
 def load_outcome_events(path: str | Path, *, rejected: list[str] | None = None) -> list[OutcomeEvent]:
-    """Read an outcome-events JSONL file (`OutcomeRecord` lines).
+    """Read an outcome-events JSONL file (`OutcomeLine` lines).
 
     Args:
         path: The file.
@@ -334,7 +336,7 @@ def _parse_line(path: Path, n: int, line: str) -> OutcomeEvent:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
         raise FileFormatError(path, f"line {n}: malformed JSON: {msg}") from None
     try:
-        return validate_data(f"{path}:{n}", OutcomeRecord, data).event()
+        return validate_data(f"{path}:{n}", OutcomeLine, data).event()
     except InputError as exc:
         if isinstance(exc, FileFormatError):
             raise

@@ -2,7 +2,11 @@
 
 Each transition is one write transaction holding the writer lock: it re-reads the rollout, checks it is still
 in the state the decision was made on (so two canary checks racing from cron cannot both advance), changes the
-rollout and label rows, and appends one audit row with the evidence.
+rollout and label rows, and appends one audit row with the evidence. After it commits, it tells the plan's
+`notify:` targets (a canary freeze: the rollback criteria's `on_breach.notify`).
+
+Transitions reach the registry only through `RolloutOps` (write and read transactions, the clock, the evidence
+check, the after-commit hook, notification), which `Registry` builds.
 """
 
 from __future__ import annotations
@@ -10,30 +14,61 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from promptlab.errors import ConcurrentChangeError, RegistryError
-from promptlab.gate import RollbackCriteria
 from promptlab.registry._audit import append_audit
 from promptlab.registry._labels import label_state, need_reason, require_published, set_label
 from promptlab.registry._outcomes import clock_skew, cohort_stats
 from promptlab.registry._schema import outcomes, requests, rollouts
 from promptlab.registry._state import LIVE_STATUSES, RolloutState
 from promptlab.registry._store import Writer
-from promptlab.rollout._canary import CanaryReport, analyze_canary
-from promptlab.rollout._plan import RolloutPlan, format_duration
+from promptlab.rollout import CanaryReport, RollbackCriteria, RolloutPlan, analyze_canary, format_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from contextlib import AbstractContextManager
 
-    from promptlab.registry._registry import Registry
 
-
-__all__ = ["CanaryCheck", "latest_rollout", "live_rollout"]
+__all__ = ["CanaryCheck", "RolloutOps", "latest_rollout", "live_rollout"]
 
 Action = Literal["froze", "advanced", "completed", "held"]
+
+
+class EvidenceCheck(Protocol):
+    def __call__(
+        self,
+        name: str,
+        version: str,
+        label: str,
+        *,
+        bundle: str | Path | None,
+        trusted_keys: Sequence[str | Path],
+        force: bool,
+        what: str,
+    ) -> tuple[dict[str, Any] | None, bool]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutOps:
+    """The narrow seam the registry hands rollout transitions: all they may do to it."""
+
+    write: Callable[[str], AbstractContextManager[Writer]]
+    """Open a write transaction holding the writer lock (argument: what it is for, for lock errors)."""
+    read: Callable[[], AbstractContextManager[Connection]]
+    """Open a read connection."""
+    clock: Callable[[], float]
+    """Epoch seconds (the registry's clock)."""
+    evidence: EvidenceCheck
+    """Verify the evidence a promotion needs; returns (evidence, forced)."""
+    committed: Callable[[], None]
+    """Called after a change committed (refreshes the in-memory configuration)."""
+    protected_labels: frozenset[str]
+    """Labels whose promotion needs verified evidence."""
+    notify: Callable[[str, RolloutState, str, Sequence[str]], None]
+    """Tell people about a committed change: (event kind, rollout after it, summary, targets); never raises."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,7 +175,7 @@ def _summary(ro: RolloutState) -> dict[str, Any]:
 
 
 def start(
-    reg: Registry,
+    ops: RolloutOps,
     name: str,
     candidate: str,
     plan: RolloutPlan,
@@ -160,8 +195,8 @@ def start(
     first = plan.stages[0]
     # Evidence is needed before the candidate reaches anyone beyond internal users; a plan that starts with
     # internal users may bring it when it advances instead.
-    if label in reg.protected_labels and (bundle is not None or force or not first.internal):
-        evidence, forced = reg._evidence(
+    if label in ops.protected_labels and (bundle is not None or force or not first.internal):
+        evidence, forced = ops.evidence(
             name,
             candidate,
             label,
@@ -170,7 +205,7 @@ def start(
             force=force,
             what=f"rolling out beyond internal users on '{label}'",
         )
-    with reg._write("rollout start") as w:
+    with ops.write("rollout start") as w:
         require_published(w.conn, name, candidate)
         current = label_state(w.conn, name, label)
         if current is None:
@@ -186,7 +221,7 @@ def start(
                 f"rollout #{live.id} of {name} ({live.baseline} -> {live.candidate}) is already {live.status} on "
                 f"'{label}'; abort it first"
             )
-        now = reg._clock()
+        now = ops.clock()
         entry = append_audit(
             w,
             at=now,
@@ -228,13 +263,19 @@ def start(
             revoked = [v for v in current.revoked if v != candidate]
             set_label(w, name, label, current.version, revoked, actor=actor, at=now)
         ro = latest_rollout(w.conn, name, label)
-    reg._after_write()
+    ops.committed()
     assert ro is not None
+    ops.notify(
+        "rollout.stage_change",
+        ro,
+        f"rollout #{ro.id} of {name} started: {ro.candidate} at stage '{ro.current_stage.name}' on '{label}'",
+        plan.notify,
+    )
     return ro
 
 
-def _require_live(reg: Registry, name: str, label: str) -> RolloutState:
-    with reg._store.read() as conn:
+def _require_live(ops: RolloutOps, name: str, label: str) -> RolloutState:
+    with ops.read() as conn:
         ro = live_rollout(conn, name, label)
     if ro is None:
         raise RegistryError(f"no rollout of {name} is live on '{label}'")
@@ -242,7 +283,7 @@ def _require_live(reg: Registry, name: str, label: str) -> RolloutState:
 
 
 def _advance(
-    reg: Registry,
+    ops: RolloutOps,
     ro: RolloutState,
     *,
     actor: str,
@@ -256,9 +297,9 @@ def _advance(
     nxt_idx = ro.stage + 1
     nxt = ro.plan.stages[nxt_idx]
     final = nxt_idx == len(ro.plan.stages) - 1
-    with reg._write("rollout advance") as w:
+    with ops.write("rollout advance") as w:
         cur = _guard(w.conn, ro)
-        now = reg._clock()
+        now = ops.clock()
         entry = append_audit(
             w,
             at=now,
@@ -282,13 +323,19 @@ def _advance(
         else:
             set_status(w, cur, "active", reason=reason, at=now, stage=nxt_idx, stage_started_at=now, evidence=ev)
         after = latest_rollout(w.conn, ro.name, ro.label)
-    reg._after_write()
+    ops.committed()
     assert after is not None
+    what = (
+        f"completed: '{ro.label}' now serves {ro.candidate}"
+        if final
+        else f"advanced to stage '{after.current_stage.name}'"
+    )
+    ops.notify("rollout.stage_change", after, f"rollout #{ro.id} of {ro.name} {what}", ro.plan.notify)
     return after
 
 
 def advance(
-    reg: Registry,
+    ops: RolloutOps,
     name: str,
     *,
     label: str,
@@ -300,13 +347,13 @@ def advance(
 ) -> RolloutState:
 
     need_reason(reason)
-    ro = _require_live(reg, name, label)
+    ro = _require_live(ops, name, label)
     if ro.status != "active":
         raise RegistryError(f"rollout #{ro.id} of {name} is frozen ({ro.status_reason}); abort it and start a new one")
     stage = ro.current_stage
     nxt = ro.plan.stages[ro.stage + 1]
-    elapsed = reg._clock() - ro.stage_started_at
-    with reg._store.read() as conn:
+    elapsed = ops.clock() - ro.stage_started_at
+    with ops.read() as conn:
         seen = _candidate_requests(conn, ro)
     unmet = []
     if elapsed < stage.min_duration:
@@ -319,8 +366,8 @@ def advance(
             f"(wait, or --force: audited)"
         )
     evidence, forced = ro.evidence, bool(unmet)
-    if bundle is not None or (label in reg.protected_labels and not nxt.internal and evidence is None):
-        evidence, ev_forced = reg._evidence(
+    if bundle is not None or (label in ops.protected_labels and not nxt.internal and evidence is None):
+        evidence, ev_forced = ops.evidence(
             name,
             ro.candidate,
             label,
@@ -331,7 +378,7 @@ def advance(
         )
         forced = forced or ev_forced
     return _advance(
-        reg,
+        ops,
         ro,
         actor=actor,
         reason=reason,
@@ -342,7 +389,7 @@ def advance(
 
 
 def freeze(
-    reg: Registry,
+    ops: RolloutOps,
     name: str,
     *,
     label: str,
@@ -351,13 +398,16 @@ def freeze(
     route_back: bool = True,
     evidence: dict[str, Any] | None = None,
     expect: RolloutState | None = None,
+    kind: str = "rollout.stage_change",
+    targets: Sequence[str] | None = None,
 ) -> RolloutState:
+    """Freeze (or pause) the live rollout; then notify `targets` (default: the plan's) with an event of `kind`."""
     need_reason(reason)
-    ro = expect or _require_live(reg, name, label)
+    ro = expect or _require_live(ops, name, label)
     status = "frozen" if route_back else "paused"
-    with reg._write("rollout freeze") as w:
+    with ops.write("rollout freeze") as w:
         cur = _guard(w.conn, ro, statuses=("active", "paused") if route_back else ("active",))
-        now = reg._clock()
+        now = ops.clock()
         append_audit(
             w,
             at=now,
@@ -374,19 +424,26 @@ def freeze(
         if route_back:
             _revoke(w, cur, actor=actor, at=now)
         after = latest_rollout(w.conn, name, label)
-    reg._after_write()
+    ops.committed()
     assert after is not None
+    where = f"traffic back on {after.baseline}" if route_back else "its cohort keeps the candidate"
+    ops.notify(
+        kind,
+        after,
+        f"rollout #{after.id} of {name} {status} at stage '{after.current_stage.name}' ({where}): {reason}",
+        after.plan.notify if targets is None else targets,
+    )
     return after
 
 
-def resume(reg: Registry, name: str, *, label: str, actor: str, reason: str) -> RolloutState:
+def resume(ops: RolloutOps, name: str, *, label: str, actor: str, reason: str) -> RolloutState:
     need_reason(reason)
-    ro = _require_live(reg, name, label)
+    ro = _require_live(ops, name, label)
     if ro.status == "active":
         raise RegistryError(f"rollout #{ro.id} of {name} is not frozen; nothing to resume")
-    with reg._write("rollout resume") as w:
+    with ops.write("rollout resume") as w:
         cur = _guard(w.conn, ro, statuses=("paused", "frozen"))
-        now = reg._clock()
+        now = ops.clock()
         append_audit(
             w,
             at=now,
@@ -406,18 +463,24 @@ def resume(reg: Registry, name: str, *, label: str, actor: str, reason: str) -> 
             revoked = [v for v in current.revoked if v != cur.candidate]
             set_label(w, name, label, current.version, revoked, actor=actor, at=now)
         after = latest_rollout(w.conn, name, label)
-    reg._after_write()
+    ops.committed()
     assert after is not None
+    ops.notify(
+        "rollout.stage_change",
+        after,
+        f"rollout #{after.id} of {name} resumed at stage '{after.current_stage.name}': {reason}",
+        after.plan.notify,
+    )
     return after
 
 
-def abort(reg: Registry, name: str, *, label: str, actor: str, reason: str) -> RolloutState:
+def abort(ops: RolloutOps, name: str, *, label: str, actor: str, reason: str) -> RolloutState:
 
     need_reason(reason)
-    ro = _require_live(reg, name, label)
-    with reg._write("rollout abort") as w:
+    ro = _require_live(ops, name, label)
+    with ops.write("rollout abort") as w:
         cur = _guard(w.conn, ro, statuses=LIVE_STATUSES)
-        now = reg._clock()
+        now = ops.clock()
         append_audit(
             w,
             at=now,
@@ -432,12 +495,18 @@ def abort(reg: Registry, name: str, *, label: str, actor: str, reason: str) -> R
         set_status(w, cur, "aborted", reason=reason, at=now)
         _revoke(w, cur, actor=actor, at=now)
         after = latest_rollout(w.conn, name, label)
-    reg._after_write()
+    ops.committed()
     assert after is not None
+    ops.notify(
+        "rollout.stage_change",
+        after,
+        f"rollout #{after.id} of {name} aborted; '{label}' serves {after.baseline}: {reason}",
+        after.plan.notify,
+    )
     return after
 
 
-def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
+def analyse(ops: RolloutOps, ro: RolloutState) -> CanaryReport:
     """Analyse the current stage of a rollout (no side effects).
 
     A rollout that is no longer active is judged on the requests its stage served up to the change (the freeze,
@@ -447,7 +516,7 @@ def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
         raise RegistryError(f"rollout #{ro.id} of {ro.name} has no rollback criteria to analyse against")
     stage = ro.current_stage
     until = None if ro.status == "active" else ro.updated_at
-    with reg._store.read() as conn:
+    with ops.read() as conn:
         cand, ctrl = cohort_stats(conn, ro, since=ro.stage_started_at, until=until)
         skew = clock_skew(conn, ro, since=ro.stage_started_at, until=until)
     return analyze_canary(
@@ -455,15 +524,15 @@ def analyse(reg: Registry, ro: RolloutState) -> CanaryReport:
         control=ctrl,
         criteria=ro.criteria,
         stage=stage.name,
-        elapsed_s=(until if until is not None else reg._clock()) - ro.stage_started_at,
+        elapsed_s=(until if until is not None else ops.clock()) - ro.stage_started_at,
         min_duration_s=stage.min_duration,
         min_requests=stage.min_requests,
         skew=skew,
     )
 
 
-def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> CanaryCheck:
-    ro = _require_live(reg, name, label)
+def check(ops: RolloutOps, name: str, *, label: str, actor: str, apply: bool) -> CanaryCheck:
+    ro = _require_live(ops, name, label)
     if ro.status != "active":
         where = f"traffic is on {ro.baseline}" if ro.status == "frozen" else "its cohort keeps the candidate"
         return CanaryCheck(
@@ -472,7 +541,7 @@ def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> C
             action="held",
             note=f"rollout #{ro.id} is {ro.status} ({ro.status_reason}); {where}",
         )
-    report = analyse(reg, ro)
+    report = analyse(ops, ro)
     if report.verdict == "breach":
         on_breach = report.criteria.on_breach
         notify = f" (notify: {', '.join(on_breach.notify)})" if on_breach.notify else ""
@@ -488,7 +557,7 @@ def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> C
                 rollout=ro, report=report, action="held", note=f"dry run: would freeze: {report.summary()}"
             )
         after = freeze(
-            reg,
+            ops,
             name,
             label=label,
             actor=actor,
@@ -496,6 +565,8 @@ def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> C
             route_back=on_breach.route_back,
             evidence={"canary": report.to_dict(), "notify": list(on_breach.notify)},
             expect=ro,
+            kind="canary.freeze",
+            targets=on_breach.notify,
         )
         where = f"traffic back on {ro.baseline}" if on_breach.route_back else "frozen in place"
         return CanaryCheck(
@@ -518,7 +589,7 @@ def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> C
             ),
         )
     nxt = ro.plan.stages[ro.stage + 1]
-    if label in reg.protected_labels and not nxt.internal and ro.evidence is None:
+    if label in ops.protected_labels and not nxt.internal and ro.evidence is None:
         return CanaryCheck(
             rollout=ro,
             report=report,
@@ -531,7 +602,7 @@ def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> C
     if not apply:
         return CanaryCheck(rollout=ro, report=report, action="held", note=f"dry run: would advance to '{nxt.name}'")
     after = _advance(
-        reg,
+        ops,
         ro,
         actor=actor,
         reason=f"canary healthy at stage '{ro.current_stage.name}'",
@@ -548,14 +619,14 @@ def check(reg: Registry, name: str, *, label: str, actor: str, apply: bool) -> C
     return CanaryCheck(rollout=after, report=report, action=action, note=note)
 
 
-def outcome_frame(reg: Registry, name: str, *, label: str, rollout_id: int | None) -> Any:
+def outcome_frame(ops: RolloutOps, name: str, *, label: str, rollout_id: int | None) -> Any:
     """Served requests joined with their outcomes, one row per request."""
     import pandas as pd
 
     where = [requests.c.name == name, requests.c.label == label]
     if rollout_id is not None:
         where.append(requests.c.rollout_id == rollout_id)
-    with reg._store.read() as conn:
+    with ops.read() as conn:
         served = pd.DataFrame(
             conn.execute(
                 select(

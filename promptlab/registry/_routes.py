@@ -11,7 +11,7 @@ from typing import Literal
 
 from promptlab.artifacts import PromptArtifact
 from promptlab.registry._state import ConfigState, RolloutState
-from promptlab.rollout._assign import RequestContext, StageRule, compile_stages, match_stage
+from promptlab.rollout import RequestContext, StageRule, compile_stages, match_stage
 
 __all__ = ["Resolution", "Route", "compile_routes"]
 

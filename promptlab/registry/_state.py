@@ -17,10 +17,9 @@ from promptlab._util.canonical import canonical_json
 from promptlab._util.files import atomic_write
 from promptlab.artifacts import PromptArtifact
 from promptlab.errors import FileFormatError
-from promptlab.gate import RollbackCriteria
 from promptlab.registry._schema import artifacts, labels, rollouts
 from promptlab.registry._store import seq_of, store_id_of
-from promptlab.rollout._plan import RolloutPlan, Stage
+from promptlab.rollout import RollbackCriteria, RolloutPlan, Stage
 
 __all__ = ["ConfigState", "LabelState", "RolloutState", "load_state", "read_snapshot", "write_snapshot"]
 

@@ -1,27 +1,77 @@
-"""Rollout by traffic segment: the plan file, sticky assignment, and canary analysis."""
+"""Rollout by traffic segment: the plan file, sticky assignment, rollback criteria and canary analysis.
+
+The plan, assignment and criteria are light (a serving process resolving versions imports them); the canary
+analysis and its statistics need numpy and scipy and load on first use (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from promptlab.rollout._assign import BUCKETS, RequestContext, StageRule, bucket, compile_stages, match_stage
-from promptlab.rollout._canary import CanaryReport, ClockSkew, CohortStats, MetricResult, analyze_canary
-from promptlab.rollout._plan import RolloutPlan, Stage, load_plan, parse_duration
-from promptlab.rollout._replay import CanaryCheckRow, ReplayClock, cohort_chart, cohort_windows, replay_canary
-from promptlab.rollout._stats import (
-    UnitSums,
-    fisher_exact_greater,
-    msprt_log_lr,
-    proportion_test,
-    sequential_rate_test,
-    two_proportion_z_greater,
-)
+from promptlab.rollout._criteria import KNOWN_CANARY_METRICS, BreachAction, MetricThreshold, RollbackCriteria
+from promptlab.rollout._plan import COHORT_KEYS, RolloutPlan, Stage, format_duration, load_plan, parse_duration
+
+if TYPE_CHECKING:
+    from promptlab.rollout._canary import CanaryReport, ClockSkew, CohortStats, MetricResult, analyze_canary
+    from promptlab.rollout._replay import CanaryCheckRow, ReplayClock, cohort_chart, cohort_windows, replay_canary
+    from promptlab.rollout._stats import (
+        UnitSums,
+        fisher_exact_greater,
+        msprt_log_lr,
+        proportion_test,
+        sequential_rate_test,
+        two_proportion_z_greater,
+    )
+
+_LAZY = {
+    "CanaryReport": "_canary",
+    "ClockSkew": "_canary",
+    "CohortStats": "_canary",
+    "MetricResult": "_canary",
+    "analyze_canary": "_canary",
+    "CanaryCheckRow": "_replay",
+    "ReplayClock": "_replay",
+    "cohort_chart": "_replay",
+    "cohort_windows": "_replay",
+    "replay_canary": "_replay",
+    "UnitSums": "_stats",
+    "fisher_exact_greater": "_stats",
+    "msprt_log_lr": "_stats",
+    "proportion_test": "_stats",
+    "sequential_rate_test": "_stats",
+    "two_proportion_z_greater": "_stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "BUCKETS",
+    "BreachAction",
+    "COHORT_KEYS",
     "CanaryCheckRow",
     "CanaryReport",
     "ClockSkew",
     "CohortStats",
+    "KNOWN_CANARY_METRICS",
     "MetricResult",
+    "MetricThreshold",
     "ReplayClock",
     "RequestContext",
+    "RollbackCriteria",
     "RolloutPlan",
     "Stage",
     "StageRule",
@@ -32,6 +82,7 @@ __all__ = [
     "cohort_windows",
     "compile_stages",
     "fisher_exact_greater",
+    "format_duration",
     "load_plan",
     "match_stage",
     "msprt_log_lr",

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from promptlab.gate import MetricThreshold, RollbackCriteria
+from promptlab.rollout._criteria import MetricThreshold, RollbackCriteria
 from promptlab.rollout._stats import UnitSums, confidence_sequence_halfwidth, sequential_rate_test
 
 __all__ = ["CanaryReport", "ClockSkew", "CohortStats", "MetricResult", "analyze_canary", "quantile"]

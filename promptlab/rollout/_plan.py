@@ -99,6 +99,9 @@ class RolloutPlan(StrictModel):
     """Gate policy file holding the rollback criteria, relative to this plan (overridable on the command line)."""
     description: str = ""
     """Free text: what this rollout is for."""
+    notify: list[str] = Field(default_factory=list)
+    """Who to tell when the rollout changes stage, freezes, resumes or aborts (`promptlab.notify` targets or
+    names from the targets file); a failed delivery only warns."""
 
     @model_validator(mode="after")
     def _shape(self) -> RolloutPlan:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from promptlab.artifacts import PromptArtifact
-from promptlab.gate import RollbackCriteria
 from promptlab.registry import OutcomeEvent, Registry, RequestContext
+from promptlab.rollout import RollbackCriteria
 
 __all__ = [
     "PG_ADMIN",

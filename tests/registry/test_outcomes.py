@@ -209,3 +209,17 @@ def test_fuzzed_outcome_lines_end_as_events_or_one_line_rejections(tmp_path: Pat
             reg.record_outcomes(events)
         except PromptlabError as exc:  # e.g. a served line naming only a version: refused as a whole, one line
             assert "\n" not in str(exc)
+
+
+def test_record_outcome_without_a_resolution_groups_requests_by_the_contexts_user(
+    registry: Registry, clock: ManualClock
+) -> None:
+    _start(registry)
+    now = clock.advance(60)
+    for i in range(300):
+        ctx = RequestContext(user_id=f"u{i % 30}", internal=i % 30 < 15)
+        version = registry.resolve("triage", ctx, label="staging").version
+        registry.record_outcome(f"r{i}", name="triage", version=version, label="staging", context=ctx, at=now)
+    report = registry.canary_report("triage", label="staging")
+    assert (report.candidate.units, report.candidate.requests) == (15, 150)
+    assert report.control.units == 15

@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from benchmarks.bench_canary_calibration import simulate
-from promptlab.gate import RollbackCriteria, load_policy
-from promptlab.rollout import ClockSkew, CohortStats, analyze_canary
+from promptlab.gate import load_policy
+from promptlab.rollout import ClockSkew, CohortStats, RollbackCriteria, analyze_canary
 
 
 def _criteria(**metrics: dict[str, float]) -> RollbackCriteria:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from promptlab.artifacts import load_artifact
 from promptlab.gate import load_policy
-from promptlab.registry import OutcomeRecord, Registry, RequestContext
+from promptlab.registry import OutcomeLine, Registry, RequestContext
 from promptlab.rollout import load_plan
 
 HERE = Path(__file__).resolve().parent
@@ -116,7 +116,7 @@ def _iso(t: float) -> str:
 def _ship(reg: Registry, events: list[dict[str, object]], now: float) -> list[dict[str, object]]:
     """Record every event that happened by `now` (late escalations only once they arrive); return the rest."""
     due = [e for e in events if datetime.fromisoformat(str(e["at"])).timestamp() <= now]
-    reg.record_outcomes(OutcomeRecord.model_validate(e).event() for e in due)
+    reg.record_outcomes(OutcomeLine.model_validate(e).event() for e in due)
     return [e for e in events if datetime.fromisoformat(str(e["at"])).timestamp() > now]
 
 
