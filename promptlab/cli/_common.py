@@ -14,3 +14,11 @@ def echo_json(data: Any) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+notify_option = click.option(
+    "--notify",
+    "notify",
+    multiple=True,
+    metavar="TARGET",
+    help="Webhook to tell once the change is committed: a URL, slack+URL, or a name from $PROMPTLAB_NOTIFY_FILE "
+    "(repeatable; a failed delivery only warns).",
+)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from promptlab.artifacts import PromptArtifact
-from promptlab.cli._common import echo_json, json_option
+from promptlab.cli._common import echo_json, json_option, notify_option
 from promptlab.registry import AuditEntry, ForcedPromotionWarning, Registry, RequestContext
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -129,16 +129,6 @@ def publish(files: tuple[str, ...], reason: str, lock_timeout: float | None, url
             r = reg.publish(a, actor=actor, reason=reason)
             state = f"published (#{r.seq})" if r.created else "unchanged (already published)"
             click.echo(f"{r.ref}: {state} {r.content_hash}")
-
-
-notify_option = click.option(
-    "--notify",
-    "notify",
-    multiple=True,
-    metavar="TARGET",
-    help="Webhook to tell once the change is committed: a URL, slack+URL, or a name from $PROMPTLAB_NOTIFY_FILE "
-    "(repeatable; a failed delivery only warns).",
-)
 
 
 @registry.command("label")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from promptlab.cli._common import echo_json, json_option
+from promptlab.cli._common import echo_json, json_option, notify_option
 
 if TYPE_CHECKING:
     from promptlab.review import Review
@@ -153,7 +153,16 @@ def case(compare_dir: str, case_id: str) -> None:
     help="Answer a checklist item (every required item of the layer must be answered).",
 )
 @click.option("--comment", default="", help="Comments (required with request_changes).")
-def sign(compare_dir: str, layer: str, reviewer: str, decision: str, checks: tuple[str, ...], comment: str) -> None:
+@notify_option
+def sign(
+    compare_dir: str,
+    layer: str,
+    reviewer: str,
+    decision: str,
+    checks: tuple[str, ...],
+    comment: str,
+    notify: tuple[str, ...],
+) -> None:
     """Record a review sign-off in COMPARE_DIR/reviews/ (read by the gate and the bundle).
 
     Example:
@@ -173,5 +182,21 @@ def sign(compare_dir: str, layer: str, reviewer: str, decision: str, checks: tup
         if item in answers:
             raise InputError(f"--check: item '{item}' answered more than once")
         answers[item] = answer
-    path = _open(compare_dir).sign(layer, reviewer=reviewer, decision=decision, answers=answers, comments=comment)
+    review = _open(compare_dir)
+    path = review.sign(layer, reviewer=reviewer, decision=decision, answers=answers, comments=comment)
     click.echo(f"signed: {path}")
+    if notify:
+        from promptlab.notify import Event, resolve_targets
+        from promptlab.notify import notify as send
+
+        cmp = review.comparison
+        verdict = "approved" if decision == "approve" else "changes requested"
+        event = Event(
+            kind="review.approval",
+            subject=cmp.candidate.artifact.ref,
+            summary=f"{layer} review of {cmp.candidate.artifact.ref} by {reviewer}: {verdict}",
+            status=verdict,
+            details=[comment] if comment else [],
+            data={"layer": layer, "reviewer": reviewer, "decision": decision, "comparison_hash": review.hash},
+        )
+        send(event, resolve_targets(list(notify)))

@@ -22,14 +22,13 @@ from typing import NoReturn
 import click
 from sqlalchemy.exc import DBAPIError
 
-from promptlab.cli._common import echo_json, json_option
+from promptlab.cli._common import echo_json, json_option, notify_option
 from promptlab.cli._registry import (
     audit_line,
     evidence_options,
     forced,
     label_option,
     lock_timeout_option,
-    notify_option,
     open_registry,
     reason_option,
     registry_options,
