@@ -45,11 +45,15 @@ BENCH_RUNNER := --n 1000 --concurrency 50 --latency-ms 50 --repeats 3
 BENCH_RUNNER_BIG := --n 100000 --concurrency 50 --latency-ms 0 --repeats 1
 BENCH_HARVEST := --records 1000000
 BENCH_REGISTRY := --calls 200000 --rounds 20 --readers 8
+BENCH_IMPORT := --repeats 7 --run --n 1000 --concurrency 50 --latency-ms 50
+BENCH_CALIBRATION :=
 else
 BENCH_RUNNER := --n 100 --concurrency 50 --latency-ms 50 --repeats 1
 BENCH_RUNNER_BIG := --n 1000 --concurrency 50 --latency-ms 0 --repeats 1
 BENCH_HARVEST := --records 20000
 BENCH_REGISTRY := --calls 20000 --rounds 3 --readers 2
+BENCH_IMPORT := --repeats 3
+BENCH_CALIBRATION := --quick
 endif
 
 bench: $(STAMP)
@@ -57,6 +61,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_runner.py $(BENCH_RUNNER_BIG)
 	$(BIN)/python benchmarks/bench_harvest.py $(BENCH_HARVEST)
 	$(BIN)/python benchmarks/bench_registry.py $(BENCH_REGISTRY)
+	$(BIN)/python benchmarks/bench_import.py $(BENCH_IMPORT)
+	$(BIN)/python benchmarks/bench_gate_calibration.py $(BENCH_CALIBRATION)
 
 clean:
 	rm -rf $(VENV) out test-artifacts .mypy_cache .ruff_cache
