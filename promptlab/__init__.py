@@ -11,8 +11,9 @@ command load only the parts they use; the `TYPE_CHECKING` block lets type checke
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from promptlab._util.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from promptlab.artifacts import ArtifactDiff, PromptArtifact, diff_artifacts, load_artifact
@@ -66,19 +67,6 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'promptlab' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
-
 __all__ = [
     "ArtifactDiff",
     "Case",
@@ -113,3 +101,5 @@ __all__ = [
     "run",
     "verify_bundle",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -7,9 +7,9 @@ A serving process that imports only `Resolver` loads neither the admin side nor 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from promptlab._util.lazy import lazy_attributes
 from promptlab.registry._audit import AuditEntry
 from promptlab.registry._resolver import Resolver
 from promptlab.registry._routes import Resolution
@@ -23,27 +23,14 @@ if TYPE_CHECKING:
     from promptlab.registry._rollouts import CanaryCheck
 
 _LAZY = {
-    "CanaryCheck": "_rollouts",
-    "ForcedPromotionWarning": "_registry",
-    "OutcomeEvent": "_outcomes",
-    "OutcomeLine": "_outcomes",
-    "PublishResult": "_registry",
-    "Registry": "_registry",
-    "load_outcome_events": "_outcomes",
+    "CanaryCheck": "._rollouts",
+    "ForcedPromotionWarning": "._registry",
+    "OutcomeEvent": "._outcomes",
+    "OutcomeLine": "._outcomes",
+    "PublishResult": "._registry",
+    "Registry": "._registry",
+    "load_outcome_events": "._outcomes",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
 
 
 __all__ = [
@@ -63,3 +50,5 @@ __all__ = [
     "default_url",
     "load_outcome_events",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)

@@ -6,9 +6,9 @@ analysis and its statistics need numpy and scipy and load on first use (PEP 562)
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from promptlab._util.lazy import lazy_attributes
 from promptlab.rollout._assign import BUCKETS, RequestContext, StageRule, bucket, compile_stages, match_stage
 from promptlab.rollout._criteria import KNOWN_CANARY_METRICS, BreachAction, MetricThreshold, RollbackCriteria
 from promptlab.rollout._plan import COHORT_KEYS, RolloutPlan, Stage, format_duration, load_plan, parse_duration
@@ -26,36 +26,23 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    "CanaryReport": "_canary",
-    "ClockSkew": "_canary",
-    "CohortStats": "_canary",
-    "MetricResult": "_canary",
-    "analyze_canary": "_canary",
-    "CanaryCheckRow": "_replay",
-    "ReplayClock": "_replay",
-    "cohort_chart": "_replay",
-    "cohort_windows": "_replay",
-    "replay_canary": "_replay",
-    "UnitSums": "_stats",
-    "fisher_exact_greater": "_stats",
-    "msprt_log_lr": "_stats",
-    "proportion_test": "_stats",
-    "sequential_rate_test": "_stats",
-    "two_proportion_z_greater": "_stats",
+    "CanaryReport": "._canary",
+    "ClockSkew": "._canary",
+    "CohortStats": "._canary",
+    "MetricResult": "._canary",
+    "analyze_canary": "._canary",
+    "CanaryCheckRow": "._replay",
+    "ReplayClock": "._replay",
+    "cohort_chart": "._replay",
+    "cohort_windows": "._replay",
+    "replay_canary": "._replay",
+    "UnitSums": "._stats",
+    "fisher_exact_greater": "._stats",
+    "msprt_log_lr": "._stats",
+    "proportion_test": "._stats",
+    "sequential_rate_test": "._stats",
+    "two_proportion_z_greater": "._stats",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
 
 
 __all__ = [
@@ -92,3 +79,5 @@ __all__ = [
     "sequential_rate_test",
     "two_proportion_z_greater",
 ]
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__)
